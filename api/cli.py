@@ -1,0 +1,326 @@
+"""The `ladebuch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from api.settings import Settings
+from ledger.errors import LedgerError
+from ledger.values import parse_time
+
+
+def _services(settings: Settings) -> Any:
+    from api.services import Services
+
+    return Services.build(settings)
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.store import Database, migrate
+
+    database = Database.from_url(settings.database_url)
+    applied = migrate(database)
+    for name in applied:
+        print(f"applied {name}")
+    print(f"schema is up to date ({database.backend})")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    settings = Settings(**{**settings.__dict__, "host": host, "port": port})
+    if args.welcome:
+        scheme = "https" if args.ssl_certfile else "http"
+        base = settings.public_url or f"{scheme}://{host}:{port}"
+        ws = base.replace("https://", "wss://").replace("http://", "ws://")
+        print(
+            f"""
+Ladebuch is starting on {settings.database_url}
+
+  OCPP endpoint:  {ws}/ocpp/<charge-point-id>   (subprotocols ocpp1.6, ocpp2.0.1, ocpp2.1)
+  API docs:       {base}/docs
+  Health:         {base}/health
+
+Register a first charge point and an RFID card (in another terminal):
+  .venv/bin/ladebuch charge-points add CP-0001 --generate-password
+  .venv/bin/ladebuch id-tags add 04A2B3C4D5
+then point the charge point at {ws}/ocpp/CP-0001 with that password.
+""",
+            flush=True,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.ws_max_bytes,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.generate_password:
+        password = secrets.token_urlsafe(24)
+        print(f"password (shown once): {password}")
+        return password
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n") or None
+    if args.ask_password:
+        return getpass.getpass("password: ") or None
+    return None
+
+
+def cmd_charge_points(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    try:
+        registry = services.registry
+        if args.action == "add":
+            registry.register_charge_point(args.id, _password(args))
+            print(f"registered {args.id}: connect it to {settings.ocpp_url}{args.id}")
+        elif args.action == "set-password":
+            registry.set_charge_point_password(args.id, _password(args))
+            print(f"password of {args.id} set")
+        elif args.action == "disable":
+            registry.disable_charge_point(args.id)
+            print(f"disabled {args.id}")
+        elif args.action == "enable":
+            registry.enable_charge_point(args.id)
+            print(f"enabled {args.id}")
+        else:
+            rows = [
+                {"id": cp.name, "password": cp.password_hash is not None, "disabled": cp.disabled}
+                for cp in registry.charge_points()
+            ]
+            _print_rows(rows, args.json)
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_id_tags(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    try:
+        registry = services.registry
+        if args.action == "add":
+            expires = parse_time(args.expires) if args.expires else None
+            registry.add_id_tag(args.token, label=args.label or "", expires_at=expires)
+            print(f"added id tag {args.token}")
+        elif args.action == "block":
+            registry.block_id_tag(args.token)
+            print(f"blocked {args.token}")
+        elif args.action == "unblock":
+            registry.unblock_id_tag(args.token)
+            print(f"unblocked {args.token}")
+        else:
+            rows = [
+                {
+                    "token": tag.token,
+                    "label": tag.label,
+                    "blocked": tag.blocked,
+                    "expires_at": tag.expires_at.isoformat() if tag.expires_at else None,
+                }
+                for tag in registry.id_tags()
+            ]
+            _print_rows(rows, args.json)
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_frames_export(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    since = parse_time(args.since) if args.since else None
+    until = parse_time(args.until) if args.until else None
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        names = [args.charge_point] if args.charge_point else [
+            cp.name for cp in services.registry.charge_points()
+        ]
+        count = 0
+        for name in names:
+            for record in services.ledger.frames(name):
+                if since and record.received_at < since or until and record.received_at >= until:
+                    continue
+                out.write(json.dumps(_frame_row(name, record), ensure_ascii=False) + "\n")
+                count += 1
+        if args.output:
+            print(f"exported {count} frames to {args.output}", file=sys.stderr)
+    finally:
+        if args.output:
+            out.close()
+        services.close()
+    return 0
+
+
+def _frame_row(name: str, record: Any) -> dict[str, Any]:
+    return {
+        "charge_point": name,
+        "seq": record.originator_version,
+        "received_at": record.received_at.isoformat(),
+        "direction": record.direction,
+        "protocol": record.protocol,
+        "message_type": record.message_type,
+        "message_id": record.message_id,
+        "action": record.action,
+        "connection": record.connection,
+        "text": record.text,
+        "binary_base64": record.data_b64,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+    }
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.audit import verify_chains
+
+    services = _services(settings)
+    try:
+        names = [args.charge_point] if args.charge_point else [
+            cp.name for cp in services.registry.charge_points()
+        ]
+        reports = verify_chains(services.ledger, names)
+    finally:
+        services.close()
+    broken = [r for r in reports if r.broken]
+    for report in reports:
+        state = f"BROKEN at {report.broken}" if report.broken else "ok"
+        print(f"{report.charge_point}: {report.frames} frames verified, {state}")
+    total = sum(r.frames for r in reports)
+    print(f"{len(reports)} chains, {total} frames, {len(broken)} broken")
+    return 1 if broken else 0
+
+
+def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.sessions import QuarantineEntry
+
+    services = _services(settings)
+    try:
+        ledger = services.ledger
+        prefix = f"{QuarantineEntry.__module__}:{QuarantineEntry.__qualname__}"
+        rows = []
+        for entry_id in ledger.originators(prefix):
+            entry = ledger.repository.get(entry_id)
+            rows.append(
+                {
+                    "id": str(entry_id),
+                    "charge_point": entry.charge_point,
+                    "action": entry.action,
+                    "transaction_id": entry.transaction_id,
+                    "reason": entry.reason,
+                    "resolved": entry.resolved,
+                }
+            )
+        _print_rows(rows, args.json)
+    finally:
+        services.close()
+    return 0
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("(none)")
+        return
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    print("  ".join(k.ljust(widths[k]) for k in keys))
+    for row in rows:
+        print("  ".join(str(row[k]).ljust(widths[k]) for k in keys))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ladebuch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run HTTP and OCPP on one port")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--ssl-certfile", help="TLS certificate (OCPP security profile 2)")
+    serve.add_argument("--ssl-keyfile", help="TLS private key")
+    serve.add_argument("--welcome", action="store_true", help="print where to connect first")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="create or upgrade the tables").set_defaults(func=cmd_migrate)
+
+    cps = sub.add_parser("charge-points", help="register and manage charge points")
+    cps_sub = cps.add_subparsers(dest="action", required=True)
+    for name in ("add", "set-password"):
+        p = cps_sub.add_parser(name)
+        p.add_argument("id")
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--generate-password", action="store_true", help="make one, show it once")
+        group.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+        group.add_argument("--ask-password", action="store_true", help="prompt for it")
+    for name in ("disable", "enable"):
+        cps_sub.add_parser(name).add_argument("id")
+    cps_sub.add_parser("list").add_argument("--json", action="store_true")
+    cps.set_defaults(func=cmd_charge_points)
+
+    tags = sub.add_parser("id-tags", help="the RFID cards and tokens Authorize accepts")
+    tags_sub = tags.add_subparsers(dest="action", required=True)
+    add = tags_sub.add_parser("add")
+    add.add_argument("token")
+    add.add_argument("--label")
+    add.add_argument("--expires", help="ISO 8601 date-time with zone")
+    for name in ("block", "unblock"):
+        tags_sub.add_parser(name).add_argument("token")
+    tags_sub.add_parser("list").add_argument("--json", action="store_true")
+    tags.set_defaults(func=cmd_id_tags)
+
+    frames = sub.add_parser("frames", help="the evidence log")
+    frames_sub = frames.add_subparsers(dest="action", required=True)
+    export = frames_sub.add_parser("export", help="every frame as JSON lines")
+    export.add_argument("--charge-point")
+    export.add_argument("--since", help="ISO 8601, inclusive")
+    export.add_argument("--until", help="ISO 8601, exclusive")
+    export.add_argument("--output", "-o")
+    export.set_defaults(func=cmd_frames_export)
+
+    audit = sub.add_parser("audit", help="tamper evidence")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="recompute every frame chain")
+    verify.add_argument("--charge-point")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    quarantine = sub.add_parser("quarantine", help="messages kept but not applied")
+    quarantine_sub = quarantine.add_subparsers(dest="action", required=True)
+    quarantine_sub.add_parser("list").add_argument("--json", action="store_true")
+    quarantine.set_defaults(func=cmd_quarantine)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        return int(args.func(settings, args))
+    except (LedgerError, ValueError) as exc:
+        print(f"ladebuch: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

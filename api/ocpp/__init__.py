@@ -1,0 +1,1 @@
+"""The OCPP-J edge: handshake, framing, routing to ledger commands, evidence recording."""

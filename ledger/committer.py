@@ -1,0 +1,264 @@
+"""Group commit: one writer thread turns many concurrent commands into one transaction.
+
+Charge points wait for each answer, and an answer may only be sent after its events are
+durable. Committing each message alone serialises every charge point on the event table's lock
+(eventsourcing takes it so notification ids follow commit order), so the writer takes whatever
+commands queued up while the previous transaction was committing and saves them together.
+Nothing waits on a timer: under low load a batch is one command, under high load it grows.
+
+A command is a `Unit`: `run(uow)` loads aggregates through the `UnitOfWork`, changes them and
+returns the answer. Units must be re-runnable: if the batch's save fails because another process
+wrote the same aggregate first, or one unit raises, the touched aggregates are evicted from the
+cache and each unit runs again alone. A unit whose `run` raises gets `fail(uow, exc)`, which
+records what must be recorded anyway (the frames and the error answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from ledger.application import Ledger, Registry
+from ledger.errors import StoreUnavailable
+from ledger.frames import FrameLog
+from ledger.store import POSTGRESQL
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+MAX_BATCH = 512
+_ATTEMPTS = 3
+
+
+class Unit(Protocol[T]):
+    def run(self, uow: UnitOfWork) -> T: ...
+
+    def fail(self, uow: UnitOfWork, exc: Exception) -> T: ...
+
+
+class UnitOfWork:
+    """The aggregates one batch touches; saved together by the committer."""
+
+    def __init__(self, committer: GroupCommitter) -> None:
+        self._committer = committer
+        self.ledger = committer.ledger
+        self.registry = committer.registry
+        self._touched: dict[UUID, Aggregate] = {}
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        found = self._touched.get(aggregate_id)
+        if found is None:
+            found = self.ledger.get_or_none(cls, aggregate_id)
+            if found is None:
+                return None
+            self._touched[aggregate_id] = found
+        if not isinstance(found, cls):
+            raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not a {cls.__name__}")
+        return found
+
+    def add(self, aggregate: Aggregate) -> None:
+        self._touched[aggregate.id] = aggregate
+
+    def frame_log(self, charge_point: str) -> FrameLog:
+        log_id = FrameLog.create_id(charge_point)
+        found = self._touched.get(log_id)
+        if found is None:
+            cache = self.ledger.repository.cache
+            try:
+                found = cache.get(log_id) if cache is not None else None
+            except KeyError:
+                found = None
+            if found is None:
+                # Not cached: load the tail only, never the whole chain.
+                found = self.ledger.frame_log_tail(charge_point) or FrameLog(charge_point)
+                if cache is not None and found.version > 0 and not found.pending_events:
+                    cache.put(log_id, found)
+            self._touched[log_id] = found
+        assert isinstance(found, FrameLog)
+        return found
+
+    def allocate_transaction_id(self, start_key: str, charge_point: str) -> int:
+        return self._committer.allocate_transaction_id(start_key, charge_point)
+
+    def touched(self) -> list[Aggregate]:
+        return list(self._touched.values())
+
+
+@dataclass
+class _Item(Generic[T]):
+    unit: Unit[T]
+    future: Future[T] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class GroupCommitter:
+    def __init__(self, registry: Registry, ledger: Ledger, *, backend: str) -> None:
+        self.registry = registry
+        self.ledger = ledger
+        self.backend = backend
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="ladebuch-committer", daemon=True)
+        self.batches = 0
+        self.units = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def submit(self, unit: Unit[T]) -> Future[T]:
+        item: _Item[T] = _Item(unit)
+        self._queue.put(item)
+        return item.future
+
+    def run_now(self, unit: Unit[T]) -> T:
+        """Run one unit and wait for its commit (for the CLI and tests)."""
+        if self._thread.is_alive():
+            return self.submit(unit).result()
+        item: _Item[T] = _Item(unit)
+        self._process([item])
+        return item.future.result()
+
+    # -- the writer thread ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                self._process(batch)
+            except Exception as exc:  # noqa: BLE001 - the writer must survive anything
+                log.exception("committer batch failed")
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+            if stop:
+                return
+
+    def _process(self, batch: list[_Item[Any]]) -> None:
+        uow = UnitOfWork(self)
+        try:
+            results = [item.unit.run(uow) for item in batch]
+        except Exception:  # noqa: BLE001 - isolate the unit that raised
+            self._evict(uow)
+            self._process_singly(batch)
+            return
+        try:
+            self._save(uow)
+        except IntegrityError:
+            self._evict(uow)
+            self._process_singly(batch)
+            return
+        except PersistenceError as exc:
+            self._evict(uow)
+            self._fail_all(batch, exc)
+            return
+        self.batches += 1
+        self.units += len(batch)
+        for item, result in zip(batch, results):
+            item.future.set_result(result)
+
+    def _process_singly(self, batch: list[_Item[Any]]) -> None:
+        for item in batch:
+            for _attempt in range(_ATTEMPTS):
+                uow = UnitOfWork(self)
+                try:
+                    result = item.unit.run(uow)
+                except Exception as exc:  # noqa: BLE001 - recorded through fail()
+                    log.exception("unit failed; recording the failure instead")
+                    self._evict(uow)
+                    uow = UnitOfWork(self)
+                    try:
+                        result = item.unit.fail(uow, exc)
+                    except Exception as fail_exc:  # noqa: BLE001
+                        self._evict(uow)
+                        item.future.set_exception(fail_exc)
+                        break
+                try:
+                    self._save(uow)
+                except IntegrityError:
+                    self._evict(uow)
+                    continue
+                except PersistenceError as exc:
+                    self._evict(uow)
+                    item.future.set_exception(StoreUnavailable(str(exc)))
+                    break
+                self.batches += 1
+                self.units += 1
+                item.future.set_result(result)
+                break
+            else:
+                item.future.set_exception(StoreUnavailable("write conflict persisted after retries"))
+
+    def _save(self, uow: UnitOfWork) -> None:
+        touched = [a for a in uow.touched() if a.pending_events]
+        if touched:
+            self.ledger.save(*touched)
+
+    def _evict(self, uow: UnitOfWork) -> None:
+        cache = self.ledger.repository.cache
+        if cache is None:
+            return
+        for aggregate in uow.touched():
+            try:
+                cache.get(aggregate.id, evict=True)
+            except KeyError:
+                pass
+
+    def _fail_all(self, batch: list[_Item[Any]], exc: Exception) -> None:
+        log.error("event store write failed: %s", exc)
+        for item in batch:
+            item.future.set_exception(StoreUnavailable(str(exc)))
+
+    # -- OCPP 1.6 transaction ids ---------------------------------------------------------------
+
+    def allocate_transaction_id(self, start_key: str, charge_point: str) -> int:
+        """The integer id for this start: a new one, or the one a repeated start got before."""
+        datastore: Any = self.ledger.recorder.datastore  # type: ignore[attr-defined]
+        if self.backend == POSTGRESQL:
+            with datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(
+                    "INSERT INTO ocpp16_transaction_ids (start_key, charge_point) VALUES (%s, %s) "
+                    "ON CONFLICT (start_key) DO UPDATE SET start_key = EXCLUDED.start_key "
+                    "RETURNING transaction_id",
+                    (start_key, charge_point),
+                )
+                row = curs.fetchone()
+                return int(row["transaction_id"])
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "INSERT INTO ocpp16_transaction_ids (start_key, charge_point) VALUES (?, ?) "
+                "ON CONFLICT (start_key) DO NOTHING",
+                (start_key, charge_point),
+            )
+            curs.execute(
+                "SELECT transaction_id FROM ocpp16_transaction_ids WHERE start_key = ?", (start_key,)
+            )
+            return int(curs.fetchone()[0])

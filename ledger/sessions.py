@@ -1,0 +1,267 @@
+"""Charging sessions and the quarantine, built from OCPP transaction messages.
+
+A session is one transaction of one charge point: OCPP 1.6 transactions carry the integer id we
+hand out, 2.0.1/2.1 transactions the station's string id. Every message that belongs to a session
+becomes one event that keeps its meter values verbatim (signed data included); a message that
+repeats one already applied (same content) adds nothing. Messages for a transaction we never saw
+go to the quarantine, with the reason, instead of being dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.ids import quarantine_id, session_id
+
+OCPP16 = "ocpp1.6"
+OCPP2 = "ocpp2"
+
+
+class ChargingSession(Aggregate):
+    @staticmethod
+    def create_id(charge_point: str, family: str, transaction_id: str) -> UUID:
+        return session_id(charge_point, family, transaction_id)
+
+    @event("Opened")
+    def __init__(self, charge_point: str, family: str, transaction_id: str, protocol: str) -> None:
+        self.charge_point = charge_point
+        self.family = family
+        self.transaction_id = transaction_id
+        self.protocol = protocol
+        self.started = False
+        self.authorization_status: str | None = None
+        self.ended = False
+        self.ended_at: datetime | None = None
+        self.ended_seq_no: int | None = None
+        self.digests: set[str] = set()
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        digest: str,
+        source_frame: dict[str, Any],
+        timestamp: datetime,
+        connector_id: int | None,
+        evse_id: int | None,
+        id_token: str | None,
+        id_token_type: str | None,
+        authorization_status: str | None,
+        meter_start: Decimal | None,
+        meter_values: list[Any],
+        seq_no: int | None = None,
+        offline: bool = False,
+        trigger_reason: str | None = None,
+        charging_state: str | None = None,
+    ) -> bool:
+        """Apply a start; False when this exact content was applied before."""
+        if digest in self.digests:
+            return False
+        if self.started:
+            # A second, different Started (2.x): keep it as an update, never restart the session.
+            return self.update(
+                digest=digest,
+                source_frame=source_frame,
+                source_action="TransactionEvent",
+                timestamp=timestamp,
+                meter_values=meter_values,
+                seq_no=seq_no,
+                offline=offline,
+                trigger_reason=trigger_reason,
+                charging_state=charging_state,
+                id_token=id_token,
+                id_token_type=id_token_type,
+            )
+        self.trigger_event(
+            self.Started,
+            digest=digest,
+            source_frame=source_frame,
+            timestamp=timestamp,
+            connector_id=connector_id,
+            evse_id=evse_id,
+            id_token=id_token,
+            id_token_type=id_token_type,
+            authorization_status=authorization_status,
+            meter_start=meter_start,
+            meter_values=meter_values,
+            seq_no=seq_no,
+            offline=offline,
+            trigger_reason=trigger_reason,
+            charging_state=charging_state,
+        )
+        return True
+
+    def update(
+        self,
+        *,
+        digest: str,
+        source_frame: dict[str, Any],
+        source_action: str,
+        timestamp: datetime | None,
+        meter_values: list[Any],
+        seq_no: int | None = None,
+        offline: bool = False,
+        trigger_reason: str | None = None,
+        charging_state: str | None = None,
+        id_token: str | None = None,
+        id_token_type: str | None = None,
+    ) -> bool:
+        """Apply meter values or a 2.x Updated; False when this exact content was applied before.
+
+        What arrives after the end is kept as evidence, flagged `after_end`, and changes nothing
+        billable. For 2.x "after" means after the Ended event in seqNo order (an offline station
+        may deliver an earlier Updated late); stations that repeat one seqNo are ordered by time.
+        """
+        if digest in self.digests:
+            return False
+        self.trigger_event(
+            self.Updated,
+            digest=digest,
+            source_frame=source_frame,
+            source_action=source_action,
+            timestamp=timestamp,
+            meter_values=meter_values,
+            seq_no=seq_no,
+            offline=offline,
+            trigger_reason=trigger_reason,
+            charging_state=charging_state,
+            id_token=id_token,
+            id_token_type=id_token_type,
+            after_end=self._is_after_end(seq_no, timestamp),
+        )
+        return True
+
+    def end(
+        self,
+        *,
+        digest: str,
+        source_frame: dict[str, Any],
+        timestamp: datetime,
+        meter_stop: Decimal | None,
+        reason: str | None,
+        id_token: str | None,
+        id_token_type: str | None,
+        meter_values: list[Any],
+        seq_no: int | None = None,
+        offline: bool = False,
+        trigger_reason: str | None = None,
+    ) -> bool:
+        """Apply the end; a second end for an ended session changes nothing (False)."""
+        if digest in self.digests or self.ended:
+            return False
+        self.trigger_event(
+            self.Ended,
+            digest=digest,
+            source_frame=source_frame,
+            timestamp=timestamp,
+            meter_stop=meter_stop,
+            reason=reason,
+            id_token=id_token,
+            id_token_type=id_token_type,
+            meter_values=meter_values,
+            seq_no=seq_no,
+            offline=offline,
+            trigger_reason=trigger_reason,
+        )
+        return True
+
+    def _is_after_end(self, seq_no: int | None, timestamp: datetime | None) -> bool:
+        if not self.ended:
+            return False
+        if seq_no is None or self.ended_seq_no is None:
+            return True
+        if seq_no != self.ended_seq_no:
+            return seq_no > self.ended_seq_no
+        return timestamp is None or self.ended_at is None or timestamp >= self.ended_at
+
+    # -- events ---------------------------------------------------------------------------------
+
+    class Started(Aggregate.Event):
+        digest: str
+        source_frame: dict[str, Any]
+        timestamp: datetime
+        connector_id: int | None
+        evse_id: int | None
+        id_token: str | None
+        id_token_type: str | None
+        authorization_status: str | None
+        meter_start: Decimal | None
+        meter_values: list[Any]
+        seq_no: int | None
+        offline: bool
+        trigger_reason: str | None
+        charging_state: str | None
+
+        def apply(self, aggregate: ChargingSession) -> None:
+            aggregate.digests.add(self.digest)
+            aggregate.started = True
+            aggregate.authorization_status = self.authorization_status
+
+    class Updated(Aggregate.Event):
+        digest: str
+        source_frame: dict[str, Any]
+        source_action: str
+        timestamp: datetime | None
+        meter_values: list[Any]
+        seq_no: int | None
+        offline: bool
+        trigger_reason: str | None
+        charging_state: str | None
+        id_token: str | None
+        id_token_type: str | None
+        after_end: bool
+
+        def apply(self, aggregate: ChargingSession) -> None:
+            aggregate.digests.add(self.digest)
+
+    class Ended(Aggregate.Event):
+        digest: str
+        source_frame: dict[str, Any]
+        timestamp: datetime
+        meter_stop: Decimal | None
+        reason: str | None
+        id_token: str | None
+        id_token_type: str | None
+        meter_values: list[Any]
+        seq_no: int | None
+        offline: bool
+        trigger_reason: str | None
+
+        def apply(self, aggregate: ChargingSession) -> None:
+            aggregate.digests.add(self.digest)
+            aggregate.ended = True
+            aggregate.ended_at = self.timestamp
+            aggregate.ended_seq_no = self.seq_no
+
+
+class QuarantineEntry(Aggregate):
+    """A message we kept but could not apply, with the reason. Resolving it is a later event."""
+
+    @staticmethod
+    def create_id(charge_point: str, action: str, digest: str) -> UUID:
+        return quarantine_id(charge_point, action, digest)
+
+    @event("Quarantined")
+    def __init__(
+        self,
+        charge_point: str,
+        action: str,
+        digest: str,
+        protocol: str,
+        message_id: str,
+        transaction_id: str | None,
+        reason: str,
+        payload: dict[str, Any],
+        source_frame: dict[str, Any],
+    ) -> None:
+        self.charge_point = charge_point
+        self.action = action
+        self.transaction_id = transaction_id
+        self.reason = reason
+        self.resolved = False
