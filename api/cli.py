@@ -209,18 +209,13 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger.sessions import QuarantineEntry
-
     services = _services(settings)
     try:
-        ledger = services.ledger
-        prefix = f"{QuarantineEntry.__module__}:{QuarantineEntry.__qualname__}"
         rows = []
-        for entry_id in ledger.originators(prefix):
-            entry = ledger.repository.get(entry_id)
+        for entry in services.ledger.quarantine_entries():
             rows.append(
                 {
-                    "id": str(entry_id),
+                    "id": str(entry.id),
                     "charge_point": entry.charge_point,
                     "action": entry.action,
                     "transaction_id": entry.transaction_id,

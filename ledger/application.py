@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 from ledger.errors import AlreadyExists, NotFound
 from ledger.frames import FrameLog
 from ledger.registry import INVALID, ChargePoint, IdTag
+from ledger.sessions import ChargingSession, QuarantineEntry
 from ledger.store import POSTGRESQL, Database
 
 A = TypeVar("A", bound=Aggregate)
@@ -137,6 +138,19 @@ class Ledger(_Base):
         record = self.mapper.to_domain_event(stored)
         assert isinstance(record, FrameLog.Recorded)
         return FrameLog.resume(charge_point, log_id, stored.originator_version, record)
+
+    def sessions(self) -> Iterator[ChargingSession]:
+        """Every charging session, in the order they were opened (a scan: for tools and tests;
+        the API reads the sessions projection)."""
+        for session_id in self.originators(_topic(ChargingSession)):
+            yield self.repository.get(session_id)
+
+    def session_events(self, session_id: UUID) -> list[Any]:
+        return list(self.events.get(session_id))
+
+    def quarantine_entries(self) -> Iterator[QuarantineEntry]:
+        for entry_id in self.originators(_topic(QuarantineEntry)):
+            yield self.repository.get(entry_id)
 
     def frames(self, charge_point: str, *, after: int = 0) -> Iterator[FrameLog.Recorded]:
         """Every frame of a charge point in order, paged from the store."""

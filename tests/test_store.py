@@ -1,0 +1,217 @@
+"""Integration tests: the same cases on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+import pytest
+
+from api.services import Services
+from api.settings import Settings
+from ledger.application import build_applications
+from ledger.audit import verify_chain
+from ledger.committer import UnitOfWork
+from ledger.errors import AlreadyExists
+from ledger.frames import INBOUND, FrameLog
+from ledger.sessions import ChargingSession
+from ledger.store import POSTGRESQL, SQLITE, Database, migrate, schema_version
+from ledger import transactions
+from tests.conftest import run_cli
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+
+
+class RecordFrames:
+    """A unit that appends frames to one charge point's log."""
+
+    def __init__(self, charge_point: str, texts: list[str]) -> None:
+        self.charge_point = charge_point
+        self.texts = texts
+
+    def run(self, uow: UnitOfWork) -> int:
+        log = uow.frame_log(self.charge_point)
+        for text in self.texts:
+            log.record(direction=INBOUND, protocol="ocpp1.6", received_at=T0, text=text)
+        return log.version
+
+    def fail(self, uow: UnitOfWork, exc: Exception) -> int:
+        raise exc
+
+
+class StartTransaction:
+    def __init__(self, charge_point: str, payload: dict[str, Any]) -> None:
+        self.charge_point = charge_point
+        self.payload = payload
+
+    def run(self, uow: UnitOfWork) -> tuple[int, str]:
+        ref = uow.frame_log(self.charge_point).record(
+            direction=INBOUND, protocol="ocpp1.6", received_at=T0, text=str(self.payload)
+        )
+        return transactions.start_transaction_16(
+            uow, charge_point=self.charge_point, protocol="ocpp1.6", source_frame=ref, payload=self.payload
+        )
+
+    def fail(self, uow: UnitOfWork, exc: Exception) -> tuple[int, str]:
+        raise exc
+
+
+def _sql(database: Database, statement: str) -> None:
+    with database.connect() as conn:
+        conn.execute(statement)
+
+
+def test_migrations_are_recorded_and_idempotent(database: Database) -> None:
+    assert schema_version(database) == 1
+    assert migrate(database) == []
+    assert schema_version(database) == 1
+
+
+def test_services_refuse_an_unmigrated_database(tmp_path: Any) -> None:
+    with pytest.raises(Exception, match="ladebuch migrate"):
+        Services.build(Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+
+
+def test_event_tables_refuse_update_and_delete(services: Services) -> None:
+    services.registry.register_charge_point("CP1")
+    services.committer.run_now(RecordFrames("CP1", ["a"]))
+    database = services.database
+    errors: tuple[type[Exception], ...] = (
+        (sqlite3.DatabaseError,) if database.backend == SQLITE else (psycopg.Error,)
+    )
+    statements = [
+        "UPDATE ledger_events SET topic = 'x'",
+        "DELETE FROM ledger_events",
+        "UPDATE registry_events SET state = NULL",
+        "DELETE FROM registry_events",
+    ]
+    if database.backend == POSTGRESQL:
+        statements += ["TRUNCATE ledger_events", "TRUNCATE registry_events"]
+    for statement in statements:
+        with pytest.raises(errors, match="append-only"):
+            _sql(database, statement)
+    assert verify_chain(services.ledger, "CP1").frames == 1
+
+
+def _tamper(database: Database, statement: str) -> None:
+    """Change a stored row behind the application's back, as a database owner could."""
+    if database.backend == SQLITE:
+        with database.connect() as conn:
+            conn.execute("DROP TRIGGER ledger_events_no_update")
+            conn.execute("DROP TRIGGER ledger_events_no_delete")
+            conn.execute(statement)
+    else:
+        with database.connect() as conn:
+            conn.execute("ALTER TABLE ledger_events DISABLE TRIGGER ledger_events_append_only")
+            conn.execute(statement)
+
+
+def _state_where(database: Database) -> str:
+    # SQLite stores the originator id as hex text, PostgreSQL as uuid.
+    log_id = FrameLog.create_id("CP1")
+    return f"originator_id = '{log_id.hex if database.backend == SQLITE else log_id}'"
+
+
+def test_audit_names_an_edited_frame(services: Services) -> None:
+    services.registry.register_charge_point("CP1")
+    texts = [f'[2,"{i}","Heartbeat",{{}}]' for i in range(5)]
+    services.committer.run_now(RecordFrames("CP1", texts))
+    assert verify_chain(services.ledger, "CP1").broken is None
+    database = services.database
+    replace = "CAST(replace(CAST(state AS TEXT), 'Heartbeat', 'HeartbeaT') AS BLOB)"
+    if database.backend == POSTGRESQL:
+        replace = "convert_to(replace(convert_from(state, 'UTF8'), 'Heartbeat', 'HeartbeaT'), 'UTF8')"
+    _tamper(
+        database,
+        f"UPDATE ledger_events SET state = {replace} WHERE {_state_where(database)} "
+        "AND originator_version = 4",
+    )
+    report = verify_chain(services.ledger, "CP1")
+    assert report.broken is not None
+    assert (report.broken.seq, report.frames) == (4, 2)
+    assert "edited" in report.broken.reason
+    result = run_cli(database, "audit", "verify")
+    assert result.returncode == 1
+    assert "CP1 frame 4" in result.stdout
+
+
+def test_audit_names_a_removed_frame(services: Services) -> None:
+    services.registry.register_charge_point("CP1")
+    services.committer.run_now(RecordFrames("CP1", ["a", "b", "c"]))
+    _tamper(
+        services.database,
+        f"DELETE FROM ledger_events WHERE {_state_where(services.database)} AND originator_version = 3",
+    )
+    report = verify_chain(services.ledger, "CP1")
+    assert report.broken is not None
+    assert (report.broken.seq, report.broken.reason) == (3, "record missing")
+
+
+def test_group_commit_saves_concurrent_units_together(services: Services) -> None:
+    names = [f"CP{i}" for i in range(20)]
+    futures = [services.committer.submit(RecordFrames(n, ["x", "y"])) for n in names]
+    assert [f.result(timeout=30) for f in futures] == [3] * 20
+    assert services.committer.batches < 20  # some units shared a transaction
+    for name in names:
+        assert verify_chain(services.ledger, name).frames == 2
+
+
+def test_a_repeated_start_gets_the_same_transaction_id(services: Services) -> None:
+    services.registry.add_id_tag("TAG")
+    payload = {"connectorId": 1, "idTag": "TAG", "meterStart": 5, "timestamp": "2026-11-24T10:00:00Z"}
+    first = services.committer.run_now(StartTransaction("CP1", payload))
+    again = services.committer.run_now(StartTransaction("CP1", dict(payload)))
+    other = services.committer.run_now(StartTransaction("CP1", payload | {"meterStart": 6}))
+    assert first == again == (first[0], "Accepted")
+    assert other[0] != first[0]
+    assert len(list(services.ledger.sessions())) == 2
+
+
+def test_registry_refuses_duplicates(services: Services) -> None:
+    services.registry.register_charge_point("CP1", "a-password-of-16+")
+    with pytest.raises(AlreadyExists):
+        services.registry.register_charge_point("CP1")
+    services.registry.disable_charge_point("CP1")
+    assert services.registry.charge_point("CP1").disabled
+    assert [cp.name for cp in services.registry.charge_points()] == ["CP1"]
+
+
+def test_two_processes_writing_one_chain_stay_consistent(pg_database: Database) -> None:
+    """Two server processes behind a load balancer: a station reconnects to the other one. Each
+    has a stale cache of the chain's tail; the version conflict is retried, no link breaks."""
+    one = Services.build(Settings(database_url=pg_database.url))
+    two = Services.build(Settings(database_url=pg_database.url))
+    one.start()
+    two.start()
+    try:
+        for round_ in range(5):
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                futures = [
+                    pool.submit(svc.committer.run_now, RecordFrames("CP1", [f"{round_}-{i}"]))
+                    for i, svc in enumerate([one, two, one, two])
+                ]
+                for f in futures:
+                    f.result(timeout=30)
+        report = verify_chain(one.ledger, "CP1")
+        assert (report.frames, report.broken) == (20, None)
+    finally:
+        one.close()
+        two.close()
+
+
+def test_sessions_survive_a_restart(database: Database) -> None:
+    registry, ledger = build_applications(database)
+    svc = Services.build(Settings(database_url=database.url))
+    svc.start()
+    payload = {"connectorId": 2, "idTag": "UNKNOWN", "meterStart": 0, "timestamp": "2026-11-24T10:00:00Z"}
+    tx, status = svc.committer.run_now(StartTransaction("CP9", payload))
+    svc.close()
+    assert status == "Invalid"  # unknown tags are answered Invalid, and the session still kept
+    sessions = list(ledger.sessions())
+    assert [(s.transaction_id, s.authorization_status) for s in sessions] == [(str(tx), "Invalid")]
+    assert sessions[0].id == ChargingSession.create_id("CP9", "ocpp1.6", str(tx))
+    registry.close()
+    ledger.close()
