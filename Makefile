@@ -28,5 +28,10 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/ingest.py
 
+lint: install
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/ruff check ledger api --select E,F,W,I,B,UP --ignore E501,B905,UP017
+	$(BIN)/mypy
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -9,7 +9,6 @@ import logging
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from api.settings import Settings

@@ -8,8 +8,7 @@ from api.settings import Settings
 from ledger.application import Ledger, Registry, build_applications
 from ledger.committer import GroupCommitter
 from ledger.errors import LedgerError
-from ledger.store import Database, schema_version
-from ledger.store import migration_files, default_migrations_dir
+from ledger.store import Database, default_migrations_dir, migration_files, schema_version
 
 
 @dataclass

@@ -22,10 +22,10 @@ A = TypeVar("A", bound=Aggregate)
 _PAGE = 500
 
 
-class _Base(Application):
+class _Base(Application[UUID]):
     def get_or_none(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
-            found = self.repository.get(aggregate_id)
+            found: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         if not isinstance(found, cls):

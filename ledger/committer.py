@@ -34,16 +34,17 @@ from ledger.store import POSTGRESQL
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 A = TypeVar("A", bound=Aggregate)
 
 MAX_BATCH = 512
 _ATTEMPTS = 3
 
 
-class Unit(Protocol[T]):
-    def run(self, uow: UnitOfWork) -> T: ...
+class Unit(Protocol[T_co]):
+    def run(self, uow: UnitOfWork) -> T_co: ...
 
-    def fail(self, uow: UnitOfWork, exc: Exception) -> T: ...
+    def fail(self, uow: UnitOfWork, exc: Exception) -> T_co: ...
 
 
 class UnitOfWork:
@@ -71,7 +72,7 @@ class UnitOfWork:
 
     def frame_log(self, charge_point: str) -> FrameLog:
         log_id = FrameLog.create_id(charge_point)
-        found = self._touched.get(log_id)
+        found: Any = self._touched.get(log_id)
         if found is None:
             cache = self.ledger.repository.cache
             try:

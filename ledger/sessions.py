@@ -1,5 +1,8 @@
 """Charging sessions and the quarantine, built from OCPP transaction messages.
 
+`station_time` is the business time the charge point stamped on a message; the event's own
+`timestamp` is when we recorded it.
+
 A session is one transaction of one charge point: OCPP 1.6 transactions carry the integer id we
 hand out, 2.0.1/2.1 transactions the station's string id. Every message that belongs to a session
 becomes one event that keeps its meter values verbatim (signed data included); a message that
@@ -47,7 +50,7 @@ class ChargingSession(Aggregate):
         *,
         digest: str,
         source_frame: dict[str, Any],
-        timestamp: datetime,
+        station_time: datetime,
         connector_id: int | None,
         evse_id: int | None,
         id_token: str | None,
@@ -69,7 +72,7 @@ class ChargingSession(Aggregate):
                 digest=digest,
                 source_frame=source_frame,
                 source_action="TransactionEvent",
-                timestamp=timestamp,
+                station_time=station_time,
                 meter_values=meter_values,
                 seq_no=seq_no,
                 offline=offline,
@@ -82,7 +85,7 @@ class ChargingSession(Aggregate):
             self.Started,
             digest=digest,
             source_frame=source_frame,
-            timestamp=timestamp,
+            station_time=station_time,
             connector_id=connector_id,
             evse_id=evse_id,
             id_token=id_token,
@@ -103,7 +106,7 @@ class ChargingSession(Aggregate):
         digest: str,
         source_frame: dict[str, Any],
         source_action: str,
-        timestamp: datetime | None,
+        station_time: datetime | None,
         meter_values: list[Any],
         seq_no: int | None = None,
         offline: bool = False,
@@ -125,7 +128,7 @@ class ChargingSession(Aggregate):
             digest=digest,
             source_frame=source_frame,
             source_action=source_action,
-            timestamp=timestamp,
+            station_time=station_time,
             meter_values=meter_values,
             seq_no=seq_no,
             offline=offline,
@@ -133,7 +136,7 @@ class ChargingSession(Aggregate):
             charging_state=charging_state,
             id_token=id_token,
             id_token_type=id_token_type,
-            after_end=self._is_after_end(seq_no, timestamp),
+            after_end=self._is_after_end(seq_no, station_time),
         )
         return True
 
@@ -142,7 +145,7 @@ class ChargingSession(Aggregate):
         *,
         digest: str,
         source_frame: dict[str, Any],
-        timestamp: datetime,
+        station_time: datetime,
         meter_stop: Decimal | None,
         reason: str | None,
         id_token: str | None,
@@ -159,7 +162,7 @@ class ChargingSession(Aggregate):
             self.Ended,
             digest=digest,
             source_frame=source_frame,
-            timestamp=timestamp,
+            station_time=station_time,
             meter_stop=meter_stop,
             reason=reason,
             id_token=id_token,
@@ -171,21 +174,21 @@ class ChargingSession(Aggregate):
         )
         return True
 
-    def _is_after_end(self, seq_no: int | None, timestamp: datetime | None) -> bool:
+    def _is_after_end(self, seq_no: int | None, station_time: datetime | None) -> bool:
         if not self.ended:
             return False
         if seq_no is None or self.ended_seq_no is None:
             return True
         if seq_no != self.ended_seq_no:
             return seq_no > self.ended_seq_no
-        return timestamp is None or self.ended_at is None or timestamp >= self.ended_at
+        return station_time is None or self.ended_at is None or station_time >= self.ended_at
 
     # -- events ---------------------------------------------------------------------------------
 
     class Started(Aggregate.Event):
         digest: str
         source_frame: dict[str, Any]
-        timestamp: datetime
+        station_time: datetime
         connector_id: int | None
         evse_id: int | None
         id_token: str | None
@@ -207,7 +210,7 @@ class ChargingSession(Aggregate):
         digest: str
         source_frame: dict[str, Any]
         source_action: str
-        timestamp: datetime | None
+        station_time: datetime | None
         meter_values: list[Any]
         seq_no: int | None
         offline: bool
@@ -223,7 +226,7 @@ class ChargingSession(Aggregate):
     class Ended(Aggregate.Event):
         digest: str
         source_frame: dict[str, Any]
-        timestamp: datetime
+        station_time: datetime
         meter_stop: Decimal | None
         reason: str | None
         id_token: str | None
@@ -236,7 +239,7 @@ class ChargingSession(Aggregate):
         def apply(self, aggregate: ChargingSession) -> None:
             aggregate.digests.add(self.digest)
             aggregate.ended = True
-            aggregate.ended_at = self.timestamp
+            aggregate.ended_at = self.station_time
             aggregate.ended_seq_no = self.seq_no
 
 

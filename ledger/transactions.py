@@ -82,7 +82,7 @@ def start_transaction_16(
         session.start(
             digest=digest(payload),
             source_frame=source_frame.as_dict(),
-            timestamp=timestamp,
+            station_time=timestamp,
             connector_id=connector_id,
             evse_id=None,
             id_token=id_tag,
@@ -129,7 +129,7 @@ def meter_values_16(
         digest=digest({"connectorId": payload["connectorId"], "meterValue": meter_values}),
         source_frame=source_frame.as_dict(),
         source_action="MeterValues",
-        timestamp=_first_timestamp(meter_values),
+        station_time=_first_timestamp(meter_values),
         meter_values=meter_values,
     )
 
@@ -166,7 +166,7 @@ def stop_transaction_16(
         session.end(
             digest=digest(payload),
             source_frame=source_frame.as_dict(),
-            timestamp=timestamp,
+            station_time=timestamp,
             meter_stop=Decimal(int(payload["meterStop"])),
             reason=payload.get("reason"),
             id_token=id_tag,
@@ -207,7 +207,7 @@ def transaction_event_2(
     common: dict[str, Any] = {
         "digest": digest(payload),
         "source_frame": source_frame.as_dict(),
-        "timestamp": timestamp,
+        "station_time": timestamp,
         "meter_values": payload.get("meterValue", []),
         "seq_no": int(payload["seqNo"]),
         "offline": bool(payload.get("offline", False)),

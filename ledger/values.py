@@ -47,7 +47,8 @@ def parse_time(value: str) -> datetime:
         raise InvalidValue(f"not an ISO 8601 date-time: {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    utc: datetime = parsed.astimezone(timezone.utc)
+    return utc
 
 
 def utcnow() -> datetime:

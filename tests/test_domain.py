@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 from api.settings import Settings
 from ledger.errors import InvalidValue
 from ledger.frames import GENESIS, INBOUND, OUTBOUND, FrameLog, FrameRef, chain_hash
-from ledger.registry import ACCEPTED, BLOCKED, EXPIRED, ChargePoint, IdTag, hash_password, verify_password
+from ledger.registry import (
+    ACCEPTED,
+    BLOCKED,
+    EXPIRED,
+    ChargePoint,
+    IdTag,
+    hash_password,
+    verify_password,
+)
 from ledger.sessions import OCPP2, OCPP16, ChargingSession
 from ledger.store import POSTGRESQL, SQLITE, Database
 from ledger.values import canonical, digest, iso, parse_exact, parse_time
@@ -27,7 +35,7 @@ def started_session(family: str = OCPP16) -> ChargingSession:
     session.start(
         digest="start",
         source_frame=FRAME,
-        timestamp=T0,
+        station_time=T0,
         connector_id=1,
         evse_id=None,
         id_token="TAG",
@@ -42,7 +50,7 @@ def started_session(family: str = OCPP16) -> ChargingSession:
 def test_session_start_is_applied_once_per_content() -> None:
     session = started_session()
     again = session.start(
-        digest="start", source_frame=FRAME, timestamp=T0, connector_id=1, evse_id=None,
+        digest="start", source_frame=FRAME, station_time=T0, connector_id=1, evse_id=None,
         id_token="TAG", id_token_type=None, authorization_status=ACCEPTED,
         meter_start=Decimal(100), meter_values=[],
     )
@@ -52,7 +60,7 @@ def test_session_start_is_applied_once_per_content() -> None:
 
 def test_repeated_meter_values_add_nothing() -> None:
     session = started_session()
-    kwargs = dict(digest="mv1", source_frame=FRAME, source_action="MeterValues", timestamp=T0, meter_values=[{"x": "1"}])
+    kwargs = dict(digest="mv1", source_frame=FRAME, source_action="MeterValues", station_time=T0, meter_values=[{"x": "1"}])
     assert session.update(**kwargs) is True
     assert session.update(**kwargs) is False
     assert len([e for e in session.collect_events() if isinstance(e, ChargingSession.Updated)]) == 1
@@ -60,12 +68,12 @@ def test_repeated_meter_values_add_nothing() -> None:
 
 def test_second_stop_changes_nothing_and_later_values_are_flagged() -> None:
     session = started_session()
-    end = dict(source_frame=FRAME, timestamp=T0 + timedelta(hours=1), meter_stop=Decimal(200),
+    end = dict(source_frame=FRAME, station_time=T0 + timedelta(hours=1), meter_stop=Decimal(200),
                reason=None, id_token=None, id_token_type=None, meter_values=[])
     assert session.end(digest="stop1", **end) is True
     assert session.end(digest="stop2", **end) is False
     session.update(digest="late", source_frame=FRAME, source_action="MeterValues",
-                   timestamp=T0 + timedelta(hours=2), meter_values=[])
+                   station_time=T0 + timedelta(hours=2), meter_values=[])
     events = session.collect_events()
     assert [type(e).__name__ for e in events] == ["Opened", "Started", "Ended", "Updated"]
     assert events[-1].after_end is True
@@ -85,10 +93,10 @@ def test_ocpp2_updates_after_ended_are_ordered_by_seq_no(
     seq_no: int, offset: timedelta, after_end: bool
 ) -> None:
     session = started_session(OCPP2)
-    session.end(digest="end", source_frame=FRAME, timestamp=T0, meter_stop=None, reason="Local",
+    session.end(digest="end", source_frame=FRAME, station_time=T0, meter_stop=None, reason="Local",
                 id_token=None, id_token_type=None, meter_values=[], seq_no=3)
     session.update(digest="u", source_frame=FRAME, source_action="TransactionEvent",
-                   timestamp=T0 + offset, meter_values=[], seq_no=seq_no)
+                   station_time=T0 + offset, meter_values=[], seq_no=seq_no)
     assert session.collect_events()[-1].after_end is after_end
 
 

@@ -12,10 +12,10 @@ import pytest
 import websockets
 from ocpp.v16 import ChargePoint as Client16
 from ocpp.v16 import call as call16
-from ocpp.v201 import ChargePoint as Client201
-from ocpp.v201 import call as call201
 from ocpp.v21 import ChargePoint as Client21
 from ocpp.v21 import call as call21
+from ocpp.v201 import ChargePoint as Client201
+from ocpp.v201 import call as call201
 
 from ledger.application import build_applications
 from ledger.sessions import OCPP2, OCPP16

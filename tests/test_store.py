@@ -12,6 +12,7 @@ import pytest
 
 from api.services import Services
 from api.settings import Settings
+from ledger import transactions
 from ledger.application import build_applications
 from ledger.audit import verify_chain
 from ledger.committer import UnitOfWork
@@ -19,7 +20,6 @@ from ledger.errors import AlreadyExists
 from ledger.frames import INBOUND, FrameLog
 from ledger.sessions import ChargingSession
 from ledger.store import POSTGRESQL, SQLITE, Database, migrate, schema_version
-from ledger import transactions
 from tests.conftest import run_cli
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)

@@ -30,7 +30,15 @@ from ocpp.exceptions import (
     TypeConstraintViolationError,
 )
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
-from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator, unpack, validate_payload
+from ocpp.messages import (
+    Call,
+    CallError,
+    CallResult,
+    MessageType,
+    get_validator,
+    unpack,
+    validate_payload,
+)
 
 from api.ocpp.handlers import ROUTES, CallContext
 from ledger.committer import GroupCommitter, UnitOfWork
@@ -63,7 +71,7 @@ _DESCRIPTIONS = {
 }
 
 
-class MessageTypeNotSupportedError(OCPPError):
+class MessageTypeNotSupportedError(OCPPError):  # type: ignore[misc]
     code = "MessageTypeNotSupported"
     default_description = _DESCRIPTIONS["MessageTypeNotSupported"]
 
@@ -156,7 +164,7 @@ class OutboundCall:
 
 
 def _answer_type(text: str) -> int:
-    return MessageType.CallError if text.startswith("[4") else MessageType.CallResult
+    return int(MessageType.CallError if text.startswith("[4") else MessageType.CallResult)
 
 
 class OcppConnection(ChargePoint):  # type: ignore[misc]
@@ -236,7 +244,7 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
         except OCPPError as error:
             message_id = self._sniff_message_id(raw_msg)
             exchange.message_id = message_id
-            exchange.decide = lambda uow, ref: self.call_error(message_id, error)
+            exchange.decide = lambda uow, ref, e=error: self.call_error(message_id, e)
             await self._commit_and_answer(exchange)
             return
 
@@ -257,8 +265,8 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
         remembered = self.recent.get(msg.unique_id)
         if remembered is not None and remembered[0] == payload_digest:
             # A retry of a call we answered: the same answer again, and no second domain event.
-            answer = remembered[1]
-            exchange.decide = lambda uow, ref: answer
+            previous_answer = remembered[1]
+            exchange.decide = lambda uow, ref: previous_answer
             await self._commit_and_answer(exchange)
             return
         try:
@@ -267,7 +275,7 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
                 raise self._unhandled(msg.action)
             await validate_payload(msg, self._ocpp_version)
         except OCPPError as error:
-            exchange.decide = lambda uow, ref: self.call_error(msg.unique_id, error)
+            exchange.decide = lambda uow, ref, e=error: self.call_error(msg.unique_id, e)
             await self._commit_and_answer(exchange)
             return
 
