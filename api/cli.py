@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,10 @@ then point the charge point at {ws}/ocpp/CP-0001 with that password.
 """,
             flush=True,
         )
+    # uvicorn's newer "websockets-sansio" protocol logs a false "ASGI callable returned without
+    # completing handshake" error after every refused handshake (HTTP 401/404 denial responses),
+    # so we stay on the "websockets" protocol it marks deprecated, until that is fixed upstream.
+    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
     uvicorn.run(
         create_app(settings),
         host=host,

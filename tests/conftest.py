@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -112,11 +113,19 @@ def free_port() -> int:
 class Server:
     """A real `ladebuch serve` process (uvicorn) on a free port."""
 
-    def __init__(self, database: Database, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.database = database
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ocpp"
+        scheme = "https" if ssl_context else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if ssl_context else 'ws'}://127.0.0.1:{self.port}/ocpp"
         self.log_path = log_path
         full_env = {
             **os.environ,
@@ -127,7 +136,7 @@ class Server:
         }
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve"],
+            [sys.executable, "-m", "api.cli", "serve", *args],
             cwd=ROOT,
             env=full_env,
             stdout=self._log,
@@ -136,7 +145,9 @@ class Server:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(self.base_url + "/health", timeout=1) as response:
+                with urllib.request.urlopen(
+                    self.base_url + "/health", timeout=1, context=ssl_context
+                ) as response:
                     if response.status == 200:
                         break
             except OSError:

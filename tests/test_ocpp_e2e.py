@@ -303,3 +303,45 @@ def test_frames_export_filters_by_charge_point_and_time(server: Server) -> None:
     assert len(one) == 2
     later = server.cli("frames", "export", "--since", "2999-01-01T00:00:00Z").stdout
     assert later == ""
+
+
+def test_security_profile_2_basic_auth_over_tls(sqlite_database: Any, tmp_path: Any) -> None:
+    """`serve --ssl-certfile/--ssl-keyfile`: Basic auth over TLS (OCPP security profile 2)."""
+    import datetime as dt
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(cafile=str(cert_file))
+    tls = Server(sqlite_database, tmp_path / "tls.log", ssl_context=context,
+                 args=("--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file)))
+    try:
+        tls.cli("charge-points", "add", "TLS1", "--password-stdin", stdin=PASSWORD + "\n")
+        auth = {"Authorization": "Basic " + base64.b64encode(f"TLS1:{PASSWORD}".encode()).decode()}
+
+        async def heartbeat() -> Any:
+            async with websockets.connect(f"{tls.ws_url}/TLS1", subprotocols=["ocpp2.0.1"],
+                                          additional_headers=auth, ssl=context) as ws:
+                await ws.send('[2,"h","Heartbeat",{}]')
+                return json.loads(await ws.recv())
+
+        assert run(heartbeat())[:2] == [3, "h"]
+    finally:
+        tls.stop()
