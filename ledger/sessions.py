@@ -114,6 +114,7 @@ class ChargingSession(Aggregate):
         charging_state: str | None = None,
         id_token: str | None = None,
         id_token_type: str | None = None,
+        after_end: bool | None = None,
     ) -> bool:
         """Apply meter values or a 2.x Updated; False when this exact content was applied before.
 
@@ -136,7 +137,7 @@ class ChargingSession(Aggregate):
             charging_state=charging_state,
             id_token=id_token,
             id_token_type=id_token_type,
-            after_end=self._is_after_end(seq_no, station_time),
+            after_end=self._is_after_end(seq_no, station_time) if after_end is None else after_end,
         )
         return True
 
@@ -154,10 +155,26 @@ class ChargingSession(Aggregate):
         seq_no: int | None = None,
         offline: bool = False,
         trigger_reason: str | None = None,
+        source_action: str = "StopTransaction",
     ) -> bool:
-        """Apply the end; a second end for an ended session changes nothing (False)."""
-        if digest in self.digests or self.ended:
+        """Apply the end. A second, different end for an ended session changes nothing billable:
+        its readings are kept as evidence after the end. False when nothing was recorded."""
+        if digest in self.digests:
             return False
+        if self.ended:
+            return self.update(
+                digest=digest,
+                source_frame=source_frame,
+                source_action=source_action,
+                station_time=station_time,
+                meter_values=meter_values,
+                seq_no=seq_no,
+                offline=offline,
+                trigger_reason=trigger_reason,
+                id_token=id_token,
+                id_token_type=id_token_type,
+                after_end=True,
+            )
         self.trigger_event(
             self.Ended,
             digest=digest,

@@ -226,7 +226,12 @@ def transaction_event_2(
             charging_state=info.get("chargingState"),
         )
     elif event_type == "Ended":
-        session.end(**common, meter_stop=None, reason=info.get("stoppedReason"))
+        session.end(
+            **common,
+            meter_stop=None,
+            reason=info.get("stoppedReason"),
+            source_action="TransactionEvent",
+        )
     else:
         session.update(
             **common, source_action="TransactionEvent", charging_state=info.get("chargingState")

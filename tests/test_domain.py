@@ -71,13 +71,17 @@ def test_second_stop_changes_nothing_and_later_values_are_flagged() -> None:
     end = dict(source_frame=FRAME, station_time=T0 + timedelta(hours=1), meter_stop=Decimal(200),
                reason=None, id_token=None, id_token_type=None, meter_values=[])
     assert session.end(digest="stop1", **end) is True
-    assert session.end(digest="stop2", **end) is False
+    assert session.end(digest="stop1", **end) is False  # the same stop again: nothing
+    assert session.end(digest="stop2", **end | {"meter_stop": Decimal(250)}) is True
     session.update(digest="late", source_frame=FRAME, source_action="MeterValues",
                    station_time=T0 + timedelta(hours=2), meter_values=[])
     events = session.collect_events()
-    assert [type(e).__name__ for e in events] == ["Opened", "Started", "Ended", "Updated"]
+    assert [type(e).__name__ for e in events] == ["Opened", "Started", "Ended", "Updated", "Updated"]
+    # A different second stop is kept as evidence after the end; the end itself stays.
+    assert (events[3].source_action, events[3].after_end) == ("StopTransaction", True)
     assert events[-1].after_end is True
     assert events[2].meter_stop == Decimal(200)
+    assert session.ended_at == T0 + timedelta(hours=1)
 
 
 @pytest.mark.parametrize(

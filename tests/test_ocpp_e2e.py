@@ -108,7 +108,10 @@ def test_ocpp16_session_over_a_real_socket(server: Server) -> None:
     (session, events), = stored_sessions(server)
     assert (session.family, session.transaction_id, session.ended) == (OCPP16, str(start.transaction_id), True)
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["Opened", "Started", "Updated", "Ended"]
+    # The second, different stop changed nothing billable; it is kept after the end.
+    assert kinds == ["Opened", "Started", "Updated", "Ended", "Updated"]
+    assert (events[4].source_action, events[4].after_end) == ("StopTransaction", True)
+    assert session.ended_at.isoformat() == "2026-11-24T11:00:00+00:00"
     assert str(events[1].meter_start) == "1000" and str(events[3].meter_stop) == "2000"
     signed = events[2].meter_values[0]["sampledValue"][1]["value"]
     assert signed == 'OCMF|{"FV":"1.0"}|{"SD":"00"}'  # kept verbatim
