@@ -7,13 +7,38 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
+from starlette.types import Receive, Scope, Send
 
 from api.ocpp.endpoint import OcppEndpoint
 from api.services import Services
 from api.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+OCPP_PREFIX = "/ocpp/"
+
+
+class Ladebuch:
+    """The ASGI entry point. OCPP sockets at /ocpp/{charge_point_id} go straight to the OCPP
+    endpoint; everything else to FastAPI. Charge points stay connected for weeks, and FastAPI's
+    routing and middleware would keep about 12 kB of state alive per idle socket."""
+
+    def __init__(self, api: FastAPI) -> None:
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith(OCPP_PREFIX):
+            charge_point_id = scope["path"][len(OCPP_PREFIX) :]
+            if charge_point_id and "/" not in charge_point_id:
+                await self.api.state.ocpp(WebSocket(scope, receive, send), charge_point_id)
+                return
+        await self.api(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Ladebuch:
+    return Ladebuch(create_api(settings))
+
+
+def create_api(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -33,10 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Event-sourced billing ledger for EV charging",
         lifespan=lifespan,
     )
-
-    @app.websocket("/ocpp/{charge_point_id}")
-    async def ocpp(websocket: WebSocket, charge_point_id: str) -> None:
-        await app.state.ocpp(websocket, charge_point_id)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, object]:

@@ -8,7 +8,6 @@ import json
 import logging
 import secrets
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,16 +60,16 @@ then point the charge point at {ws}/ocpp/CP-0001 with that password.
 """,
             flush=True,
         )
-    # uvicorn's newer "websockets-sansio" protocol logs a false "ASGI callable returned without
-    # completing handshake" error after every refused handshake (HTTP 401/404 denial responses),
-    # so we stay on the "websockets" protocol it marks deprecated, until that is fixed upstream.
-    warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
+    # uvicorn's "websockets-sansio" protocol (8 kB less per idle socket than the legacy one)
+    # logs a false "ASGI callable returned without completing handshake" error after every
+    # denial response (our 400/401/404 refusals, which are logged as warnings already).
+    logging.getLogger("uvicorn.error").addFilter(_DenialNoise())
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
-        ws="websockets",
+        ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=settings.ws_max_bytes,
         ssl_certfile=args.ssl_certfile,
@@ -78,6 +77,11 @@ then point the charge point at {ws}/ocpp/CP-0001 with that password.
         proxy_headers=True,
     )
     return 0
+
+
+class _DenialNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
 
 
 def _password(args: argparse.Namespace) -> str | None:

@@ -285,6 +285,9 @@ def test_handshake_refusals(server: Server) -> None:
     assert run(status("SECURE", ["ocpp1.6"], basic("OTHER", PASSWORD))) == 401
     assert run(status("SECURE", ["ocpp2.0.1"], basic("SECURE", PASSWORD))) == 101
     assert run(status("SECURE", ["ocpp1.6", "ocpp2.1"], basic("SECURE", PASSWORD))) == 101
+    log = server.log_path.read_text()
+    assert "refused OCPP handshake for 'NOBODY'" in log  # the attempt is logged
+    assert "ERROR" not in log
 
 
 def test_frames_export_filters_by_charge_point_and_time(server: Server) -> None:

@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,7 @@ from ocpp.messages import (
     validate_payload,
 )
 
+from api.ocpp import schemas
 from api.ocpp.handlers import ROUTES, CallContext
 from ledger.committer import GroupCommitter, UnitOfWork
 from ledger.errors import LedgerError
@@ -57,7 +57,10 @@ SEND = 6
 _MESSAGE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"((?:[^"\\]|\\.){1,36})"')
 _MESSAGE_TYPE = re.compile(r"^\s*\[\s*(\d{1,3})\s*[,\]]")
 _ACTION = re.compile(r"^[A-Za-z0-9]{1,64}$")
-_RECENT_CALLS = 256
+# A station has one call outstanding at a time and retries the one it got no answer to, plus
+# the transaction messages it queued while offline: a short window per connection suffices
+# (and keeps an idle connection small). The ledger's own idempotency covers the rest.
+RECENT_CALLS = 32
 UNKNOWN_ID = "-1"  # OCPP 2.0.1 part 4 §4.2.3: the id to answer with when the frame has none
 
 
@@ -188,15 +191,30 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
         self.route_map = ROUTES[self._ocpp_version]
         self._connection = websocket
         self._response_timeout = 30
-        self._call_lock = asyncio.Lock()
-        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
         self._unique_id_generator = uuid.uuid4
         self.logger = log
         self.connection_id = uuid.uuid4().hex
         self.committer = committer
         self.max_frame_bytes = max_frame_bytes
         self.heartbeat_interval = heartbeat_interval
-        self.recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # message id -> (digest of action and payload, the answer we sent); oldest first.
+        self.recent: dict[str, tuple[str, str]] = {}
+        self._lock: asyncio.Lock | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+
+    # The library's `call()` uses these two; most stations are never called by us, so they are
+    # made on first use (an idle connection is kept small).
+    @property
+    def _call_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    @property
+    def _response_queue(self) -> asyncio.Queue[Any]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        return self._queue
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -256,8 +274,8 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
             return
         # A CallResult/CallError to one of our calls, or an answerless 2.1 SEND: record it.
         await self._commit_and_answer(exchange)
-        if msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
-            self._response_queue.put_nowait(msg)
+        if msg.message_type_id in (MessageType.CallResult, MessageType.CallError) and self._lock:
+            self._response_queue.put_nowait(msg)  # only when we have called the station
 
     async def _handle_inbound_call(self, exchange: Exchange, msg: Call) -> None:
         exact = parse_exact(exchange.text or "")[3]
@@ -273,7 +291,9 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
             handlers = self.route_map.get(msg.action)
             if handlers is None:
                 raise self._unhandled(msg.action)
-            await validate_payload(msg, self._ocpp_version)
+            if not schemas.is_valid(MessageType.Call, msg.action, self._ocpp_version, msg.payload):
+                # The library names the violation (and so the CALLERROR code).
+                await validate_payload(msg, self._ocpp_version)
         except OCPPError as error:
             exchange.decide = lambda uow, ref, e=error: self.call_error(msg.unique_id, e)
             await self._commit_and_answer(exchange)
@@ -292,17 +312,16 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
                 heartbeat_interval=self.heartbeat_interval,
             )
             response = CallResult(msg.unique_id, handler(ctx, exact), action=msg.action)
-            get_validator(MessageType.CallResult, msg.action, self._ocpp_version).validate(
-                response.payload
-            )
+            schemas.check_response(msg.action, self._ocpp_version, response.payload)
             return str(response.to_json())
 
         exchange.decide = decide
         answer = await self._commit_and_answer(exchange)
         if answer is not None:
+            self.recent.pop(msg.unique_id, None)
             self.recent[msg.unique_id] = (payload_digest, answer)
-            if len(self.recent) > _RECENT_CALLS:
-                self.recent.popitem(last=False)
+            if len(self.recent) > RECENT_CALLS:
+                del self.recent[next(iter(self.recent))]
 
     async def _commit_and_answer(self, exchange: Exchange) -> str | None:
         """Commit the exchange, then send its answer. No answer goes out before the commit."""

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse
 
-from api.ocpp.connection import SUBPROTOCOLS, Disconnected, OcppConnection
+from api.ocpp.connection import RECENT_CALLS, SUBPROTOCOLS, Disconnected, OcppConnection
 from api.services import Services
 from ledger.frames import FrameLog
 from ledger.registry import verify_password
@@ -94,7 +94,9 @@ class OcppEndpoint:
                 del self.connections[charge_point_id]
             log.info("%s disconnected", charge_point_id)
 
-    def _recent_answers(self, charge_point_id: str, window: int = 512) -> dict[str, tuple[str, str]]:
+    def _recent_answers(
+        self, charge_point_id: str, window: int = 2 * RECENT_CALLS
+    ) -> dict[str, tuple[str, str]]:
         """The answers to this station's last calls, so a retry after reconnecting gets the same."""
         ledger = self.services.ledger
         stored = ledger.recorder.select_events(
