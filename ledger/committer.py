@@ -167,56 +167,62 @@ class GroupCommitter:
         uow = UnitOfWork(self)
         try:
             results = [item.unit.run(uow) for item in batch]
-        except Exception:  # noqa: BLE001 - isolate the unit that raised
-            self._evict(uow)
-            self._process_singly(batch)
-            return
-        try:
             self._save(uow)
-        except IntegrityError:
+        except Exception as exc:  # noqa: BLE001 - whatever failed, no unsaved change may stay cached
+            # Saving collects the pending events, which advances the cached aggregates: they
+            # are evicted before anything else reads them, then each unit runs again alone.
             self._evict(uow)
-            self._process_singly(batch)
-            return
-        except PersistenceError as exc:
-            self._evict(uow)
-            self._fail_all(batch, exc)
+            if isinstance(exc, PersistenceError) and not isinstance(exc, IntegrityError):
+                # The store is unreachable (the recorder has already retried): no answers.
+                log.error("event store write failed: %s", exc)
+                for item in batch:
+                    item.future.set_exception(StoreUnavailable(str(exc)))
+                return
+            if len(batch) == 1:
+                self._process_one(batch[0])
+            else:
+                for item in batch:
+                    self._process_one(item)
             return
         self.batches += 1
         self.units += len(batch)
         for item, result in zip(batch, results):
             item.future.set_result(result)
 
-    def _process_singly(self, batch: list[_Item[Any]]) -> None:
-        for item in batch:
-            for _attempt in range(_ATTEMPTS):
-                uow = UnitOfWork(self)
-                try:
+    def _process_one(self, item: _Item[Any]) -> None:
+        """Run one unit alone: retry a lost race; if it cannot be saved for another reason,
+        record what `fail` records instead (the frame and an error answer)."""
+        failure: Exception | None = None
+        for _attempt in range(_ATTEMPTS):
+            uow = UnitOfWork(self)
+            try:
+                if failure is None:
                     result = item.unit.run(uow)
-                except Exception as exc:  # noqa: BLE001 - recorded through fail()
-                    log.exception("unit failed; recording the failure instead")
-                    self._evict(uow)
-                    uow = UnitOfWork(self)
-                    try:
-                        result = item.unit.fail(uow, exc)
-                    except Exception as fail_exc:  # noqa: BLE001
-                        self._evict(uow)
-                        item.future.set_exception(fail_exc)
-                        break
-                try:
-                    self._save(uow)
-                except IntegrityError:
-                    self._evict(uow)
-                    continue
-                except PersistenceError as exc:
-                    self._evict(uow)
-                    item.future.set_exception(StoreUnavailable(str(exc)))
-                    break
-                self.batches += 1
-                self.units += 1
-                item.future.set_result(result)
-                break
-            else:
-                item.future.set_exception(StoreUnavailable("write conflict persisted after retries"))
+                else:
+                    result = item.unit.fail(uow, failure)
+                self._save(uow)
+            except IntegrityError:
+                self._evict(uow)  # another process wrote first: run again on fresh state
+                continue
+            except PersistenceError as exc:
+                self._evict(uow)
+                log.error("event store write failed: %s", exc)
+                item.future.set_exception(StoreUnavailable(str(exc)))
+                return
+            except Exception as exc:  # noqa: BLE001 - recorded through fail()
+                self._evict(uow)
+                if failure is not None:
+                    log.exception("could not record the failure of a unit either")
+                    item.future.set_exception(exc)
+                    return
+                log.exception("unit failed; recording the failure instead")
+                failure = exc
+                continue
+            self.batches += 1
+            self.units += 1
+            item.future.set_result(result)
+            return
+        item.future.set_exception(StoreUnavailable("write conflict persisted after retries"))
 
     def _save(self, uow: UnitOfWork) -> None:
         touched = [a for a in uow.touched() if a.pending_events]
@@ -232,11 +238,6 @@ class GroupCommitter:
                 cache.get(aggregate.id, evict=True)
             except KeyError:
                 pass
-
-    def _fail_all(self, batch: list[_Item[Any]], exc: Exception) -> None:
-        log.error("event store write failed: %s", exc)
-        for item in batch:
-            item.future.set_exception(StoreUnavailable(str(exc)))
 
     # -- OCPP 1.6 transaction ids ---------------------------------------------------------------
 

@@ -67,7 +67,9 @@ def start_transaction_16(
     id_tag = str(payload["idTag"])
     meter_start = int(payload["meterStart"])
     timestamp = parse_time(payload["timestamp"])
-    start_key = "|".join((charge_point, str(connector_id), id_tag, iso(timestamp), str(meter_start)))
+    # What identifies a start; hashed, since an id tag may hold any character (PostgreSQL
+    # text refuses NUL) and the key must stay short.
+    start_key = digest([charge_point, connector_id, id_tag, iso(timestamp), meter_start])
     transaction_id = uow.allocate_transaction_id(start_key, charge_point)
     session_id = ChargingSession.create_id(charge_point, OCPP16, str(transaction_id))
     session = uow.get(ChargingSession, session_id)

@@ -13,9 +13,14 @@ from dateutil.parser import isoparse
 from ledger.errors import InvalidValue
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def parse_exact(text: str) -> Any:
-    """Parse JSON keeping every number exact: fractions become Decimal, never float."""
-    return json.loads(text, parse_float=Decimal)
+    """Parse JSON keeping every number exact: fractions become Decimal, never float; NaN and
+    Infinity (which Python's parser accepts) are refused."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_not_json)
 
 
 def _default(obj: Any) -> Any:
@@ -47,7 +52,10 @@ def parse_time(value: str) -> datetime:
         raise InvalidValue(f"not an ISO 8601 date-time: {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    utc: datetime = parsed.astimezone(timezone.utc)
+    try:
+        utc: datetime = parsed.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise InvalidValue(f"date-time out of range: {value!r}") from exc
     return utc
 
 

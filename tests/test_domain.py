@@ -169,10 +169,42 @@ def test_numbers_parse_exactly() -> None:
         canonical(0.1)
 
 
-@given(st.dictionaries(st.text(max_size=5), st.decimals(allow_nan=False, allow_infinity=False), max_size=5))
-def test_digest_ignores_key_order(values: dict[str, Decimal]) -> None:
-    reordered = dict(reversed(list(values.items())))
-    assert digest(values) == digest(reordered)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def _has_float(value: object) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def _to_json(value: object) -> str:
+    """JSON text with decimals written as numbers, as stations write meter values."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list):
+        return "[" + ",".join(_to_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_to_json(k)}:{_to_json(v)}" for k, v in value.items()) + "}"
+    import json
+
+    return json.dumps(value)
+
+
+@given(_json)
+def test_exact_parsing_keeps_numbers_exact(value: object) -> None:
+    parsed = parse_exact(_to_json(value))
+    assert not _has_float(parsed)
+    assert parsed == value  # Decimal equality: no digit lost or invented
 
 
 def test_times_are_utc() -> None:
@@ -202,3 +234,22 @@ def test_settings_from_environment() -> None:
         Settings.from_env({"LADEBUCH_LOG_LEVEL": "loud"})
     with pytest.raises(ValueError):
         Settings.from_env({"LADEBUCH_PORT": "eighty"})
+
+
+def test_schema_checks_leave_the_payload_as_sent() -> None:
+    """The compiled validators must not fill in schema defaults (sampledValue.context and the
+    like): the domain keeps what the station sent."""
+    import copy
+
+    from ocpp.messages import MessageType
+
+    from api.ocpp import schemas
+
+    payload = {
+        "evseId": 1,
+        "meterValue": [{"timestamp": "2026-11-24T10:00:00Z", "sampledValue": [{"value": Decimal("1.5")}]}],
+    }
+    before = copy.deepcopy(payload)
+    assert schemas.is_valid(MessageType.Call, "MeterValues", "2.0.1", payload)
+    assert payload == before
+    assert not schemas.is_valid(MessageType.Call, "MeterValues", "2.0.1", {"evseId": "one"})

@@ -215,3 +215,66 @@ def test_sessions_survive_a_restart(database: Database) -> None:
     assert sessions[0].id == ChargingSession.create_id("CP9", "ocpp1.6", str(tx))
     registry.close()
     ledger.close()
+
+
+class Explode:
+    """A unit whose command raises; `fail` records the frame and says so."""
+
+    def __init__(self, charge_point: str) -> None:
+        self.charge_point = charge_point
+
+    def run(self, uow: UnitOfWork) -> str:
+        uow.frame_log(self.charge_point).record(
+            direction=INBOUND, protocol="ocpp1.6", received_at=T0, text="boom"
+        )
+        raise RuntimeError("the handler failed")
+
+    def fail(self, uow: UnitOfWork, exc: Exception) -> str:
+        uow.frame_log(self.charge_point).record(
+            direction=INBOUND, protocol="ocpp1.6", received_at=T0, text="boom"
+        )
+        return f"failed: {exc}"
+
+
+class Unstorable(RecordFrames):
+    """Saving this unit's events fails outside the database: the message id holds a lone
+    surrogate, which cannot be encoded. `fail` records a clean frame instead."""
+
+    def run(self, uow: UnitOfWork) -> int:
+        uow.frame_log(self.charge_point).record(
+            direction=INBOUND, protocol="ocpp1.6", received_at=T0, text="x", message_id="\ud800"
+        )
+        return 0
+
+    def fail(self, uow: UnitOfWork, exc: Exception) -> int:
+        return RecordFrames(self.charge_point, ["kept instead"]).run(uow)
+
+
+def test_a_failing_unit_does_not_cost_its_batch(services: Services) -> None:
+    """One unit raises and another cannot be saved, in a batch with good ones: the good ones
+    commit, the bad ones record what `fail` records, and no unsaved change stays cached."""
+    committer = services.committer
+    committer.stop()  # queue a whole batch before the writer starts
+    fresh = Services.build(Settings(database_url=services.database.url))
+    try:
+        for name in ("CP1", "CP2", "CP3"):  # warm the cache, so eviction matters
+            fresh.committer.run_now(RecordFrames(name, ["warm"]))
+        futures = [
+            fresh.committer.submit(RecordFrames("CP1", ["a"])),
+            fresh.committer.submit(Explode("CP2")),
+            fresh.committer.submit(Unstorable("CP3", [])),
+            fresh.committer.submit(RecordFrames("CP1", ["b"])),
+        ]
+        fresh.start()
+        results = [f.result(timeout=30) for f in futures]
+        assert results == [3, "failed: the handler failed", 3, 4]
+        assert fresh.committer.batches == 3 + 4  # the warm-up, then each unit alone
+        # A later unit sees exactly what was stored, so every chain is whole.
+        assert fresh.committer.run_now(RecordFrames("CP3", ["after"])) == 4
+        for name, frames in (("CP1", 3), ("CP2", 2), ("CP3", 3)):
+            report = verify_chain(fresh.ledger, name)
+            assert (report.frames, report.broken) == (frames, None), name
+        texts = [f.text for f in fresh.ledger.frames("CP3")]
+        assert texts == ["warm", "kept instead", "after"]
+    finally:
+        fresh.close()

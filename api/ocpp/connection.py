@@ -35,7 +35,6 @@ from ocpp.messages import (
     CallResult,
     MessageType,
     get_validator,
-    unpack,
     validate_payload,
 )
 
@@ -54,8 +53,8 @@ SUBPROTOCOLS = {"ocpp1.6": "1.6", "ocpp2.0.1": "2.0.1", "ocpp2.1": "2.1"}
 CALL_RESULT_ERROR = 5
 SEND = 6
 
-_MESSAGE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"((?:[^"\\]|\\.){1,36})"')
-_MESSAGE_TYPE = re.compile(r"^\s*\[\s*(\d{1,3})\s*[,\]]")
+_MESSAGE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"\\]{1,36})"')
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _ACTION = re.compile(r"^[A-Za-z0-9]{1,64}$")
 # A station has one call outstanding at a time and retries the one it got no answer to, plus
 # the transaction messages it queued while offline: a short window per connection suffices
@@ -166,6 +165,30 @@ class OutboundCall:
         raise exc
 
 
+# Answers that carry the central system's clock. A station that restarts its message-id counter
+# after a reboot would get a stale time back; their handlers change nothing, so they are answered
+# afresh instead of replayed.
+_CLOCK_ANSWERS = frozenset({"BootNotification", "Heartbeat"})
+
+
+def _replayable(action: str, answer: str) -> bool:
+    """Only results are replayed to a retry: an error answer (say the store was briefly
+    unreachable) must not stick to the message id forever."""
+    return action not in _CLOCK_ANSWERS and _answer_type(answer) == MessageType.CallResult
+
+
+def _is_message_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 36
+
+
+def _is_utf8(parsed: Any) -> bool:
+    try:
+        json.dumps(parsed, ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _answer_type(text: str) -> int:
     return int(MessageType.CallError if text.startswith("[4") else MessageType.CallResult)
 
@@ -247,38 +270,82 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
             )
             await self._commit_and_answer(exchange)
             return
+        parsed: Any = None
         try:
-            head = self._message_type_of(raw_msg)
-            if head in (CALL_RESULT_ERROR, SEND) and self._ocpp_version == "2.1":
-                # A CALLRESULTERROR to one of our results, or an answerless SEND: keep it.
-                exchange.message_type = head
-                exchange.message_id = self._sniff_message_id(raw_msg)
-                if head == SEND:
-                    exchange.action = self._sniff_action(raw_msg)
-                await self._commit_and_answer(exchange)
-                return
-            msg = unpack(raw_msg)
-            self._check_shape(msg)
+            parsed = self._parse(raw_msg)
+            msg = self._message(parsed)
         except OCPPError as error:
-            message_id = self._sniff_message_id(raw_msg)
+            message_id = self._message_id_of(parsed, raw_msg)
             exchange.message_id = message_id
             exchange.decide = lambda uow, ref, e=error: self.call_error(message_id, e)
             await self._commit_and_answer(exchange)
             return
 
-        exchange.message_id = msg.unique_id
-        exchange.message_type = msg.message_type_id
+        exchange.message_type = parsed[0]
+        exchange.message_id = parsed[1]
         if isinstance(msg, Call):
             exchange.action = msg.action
             await self._handle_inbound_call(exchange, msg)
             return
-        # A CallResult/CallError to one of our calls, or an answerless 2.1 SEND: record it.
+        if parsed[0] == SEND and isinstance(parsed[2], str):
+            exchange.action = parsed[2][:64]
+        # A CallResult/CallError to one of our calls, or a 2.1 CALLRESULTERROR or SEND (which
+        # get no answer): record it.
         await self._commit_and_answer(exchange)
-        if msg.message_type_id in (MessageType.CallResult, MessageType.CallError) and self._lock:
+        if isinstance(msg, (CallResult, CallError)) and self._lock is not None:
             self._response_queue.put_nowait(msg)  # only when we have called the station
 
+    def _parse(self, raw: str) -> list[Any]:
+        """The frame as an OCPP-J array, numbers exact. Whatever is not JSON as OCPP-J allows it
+        (NaN and Infinity, numbers Python refuses, nesting too deep, lone UTF-16 surrogates
+        that no store can hold as text) is a format violation, never an exception."""
+        try:
+            parsed = parse_exact(raw)
+        except (ValueError, RecursionError) as exc:
+            raise self._formation_violation(f"not valid JSON: {str(exc)[:120]}") from None
+        if _ESCAPED_SURROGATE.search(raw) and not _is_utf8(parsed):
+            raise self._formation_violation("a string holds a lone UTF-16 surrogate")
+        if not isinstance(parsed, list):
+            raise ProtocolError(details={"cause": "an OCPP-J message is a JSON array"})
+        if not parsed or not isinstance(parsed[0], int) or isinstance(parsed[0], bool):
+            raise ProtocolError(details={"cause": "the array does not start with a MessageTypeId"})
+        return parsed
+
+    def _message(self, parsed: list[Any]) -> Call | CallResult | CallError | None:
+        """The `ocpp` library's message object for the array (None for the answerless 2.1
+        kinds), after the checks its `unpack` leaves out."""
+        kind = parsed[0]
+        expected = {
+            MessageType.Call: (4,),
+            MessageType.CallResult: (3,),
+            MessageType.CallError: (4, 5),
+        }
+        if self._ocpp_version == "2.1":
+            expected |= {CALL_RESULT_ERROR: (4, 5), SEND: (4,)}
+        if kind not in expected:
+            if self._ocpp_version == "1.6":
+                raise ProtocolError(details={"cause": f"MessageTypeId {kind} is not OCPP-J 1.6"})
+            raise MessageTypeNotSupportedError(details={"cause": f"MessageTypeId {kind}"})
+        if len(parsed) not in expected[kind]:
+            raise ProtocolError(
+                details={"cause": f"a message of type {kind} has {expected[kind][0]} elements"}
+            )
+        if not _is_message_id(parsed[1]):
+            raise self._formation_violation("MessageId must be a string of 1 to 36 characters")
+        if kind == MessageType.Call:
+            if not isinstance(parsed[2], str) or not parsed[2]:
+                raise self._formation_violation("Action must be a non-empty string")
+            if not isinstance(parsed[3], dict):
+                raise self._formation_violation("Payload must be a JSON object")
+            return Call(parsed[1], parsed[2], parsed[3])
+        if kind == MessageType.CallResult:
+            return CallResult(parsed[1], parsed[2])
+        if kind == MessageType.CallError:
+            return CallError(*parsed[1:])
+        return None
+
     async def _handle_inbound_call(self, exchange: Exchange, msg: Call) -> None:
-        exact = parse_exact(exchange.text or "")[3]
+        exact = msg.payload  # parsed exactly: fractions are Decimal
         payload_digest = digest([msg.action, exact])
         remembered = self.recent.get(msg.unique_id)
         if remembered is not None and remembered[0] == payload_digest:
@@ -317,7 +384,7 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
 
         exchange.decide = decide
         answer = await self._commit_and_answer(exchange)
-        if answer is not None:
+        if answer is not None and _replayable(msg.action, answer):
             self.recent.pop(msg.unique_id, None)
             self.recent[msg.unique_id] = (payload_digest, answer)
             if len(self.recent) > RECENT_CALLS:
@@ -339,16 +406,6 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
         await self._connection.send_text(message)
 
     # -- errors ---------------------------------------------------------------------------------
-
-    def _check_shape(self, msg: Any) -> None:
-        """What `unpack` leaves unchecked: the id and action types, and an object payload."""
-        if not isinstance(msg.unique_id, str) or not 0 < len(msg.unique_id) <= 36:
-            raise self._formation_violation("MessageId must be a string of 1 to 36 characters")
-        if isinstance(msg, Call):
-            if not isinstance(msg.action, str) or not msg.action:
-                raise self._formation_violation("Action must be a non-empty string")
-            if not isinstance(msg.payload, dict):
-                raise self._formation_violation("Payload must be a JSON object")
 
     def _unhandled(self, action: str) -> OCPPError:
         """OCPP-J: NotImplemented when the action is not known, NotSupported when it is known
@@ -385,31 +442,15 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
         description = _DESCRIPTIONS.get(code, error.description)
         return str(CallError(message_id, code, description, safe).to_json())
 
-    def _message_type_of(self, raw: str) -> int | None:
-        """The MessageTypeId when the frame is a JSON array starting with an unknown one."""
-        match = _MESSAGE_TYPE.match(raw)
-        if match is None:
-            return None
-        kind = int(match.group(1))
-        if kind in (MessageType.Call, MessageType.CallResult, MessageType.CallError):
-            return kind
-        if kind in (CALL_RESULT_ERROR, SEND) and self._ocpp_version == "2.1":
-            return kind
-        if self._ocpp_version == "1.6":
-            raise ProtocolError(details={"cause": f"MessageTypeId {kind} is not OCPP-J 1.6"})
-        raise MessageTypeNotSupportedError(details={"cause": f"MessageTypeId {kind}"})
-
-    @staticmethod
-    def _sniff_action(raw: str) -> str | None:
-        try:
-            parsed = json.loads(raw)
-            return str(parsed[2])[:64]
-        except (ValueError, IndexError, TypeError):
-            return None
-
     @staticmethod
     def _sniff_message_id(raw: str) -> str:
+        """The id of a frame too large to parse, when it is plain (no escapes)."""
         match = _MESSAGE_ID.match(raw[:200])
         return match.group(1) if match else UNKNOWN_ID
+
+    def _message_id_of(self, parsed: Any, raw: str) -> str:
+        if isinstance(parsed, list):
+            return parsed[1] if len(parsed) > 1 and _is_message_id(parsed[1]) else UNKNOWN_ID
+        return self._sniff_message_id(raw)
 
 

@@ -16,7 +16,13 @@ from typing import Any
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse
 
-from api.ocpp.connection import RECENT_CALLS, SUBPROTOCOLS, Disconnected, OcppConnection
+from api.ocpp.connection import (
+    RECENT_CALLS,
+    SUBPROTOCOLS,
+    Disconnected,
+    OcppConnection,
+    _replayable,
+)
 from api.services import Services
 from ledger.frames import FrameLog
 from ledger.registry import verify_password
@@ -116,9 +122,9 @@ class OcppEndpoint:
                     calls[record.message_id] = digest([parsed[2], parsed[3]])
                 except (ValueError, LookupError, TypeError):
                     continue
-            elif record.direction == "out" and record.message_type in (3, 4):
+            elif record.direction == "out" and record.message_type == 3:
                 request = calls.get(record.message_id)
-                if request is not None:
+                if request is not None and _replayable(record.action or "", record.text):
                     answers[record.message_id] = (request, record.text)
         return answers
 

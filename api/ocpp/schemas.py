@@ -23,7 +23,9 @@ def _validator(message_type: int, action: str, version: str) -> Callable[[Any], 
     found = _compiled.get(key)
     if found is None:
         schema = get_validator(message_type, action, version).schema
-        found = _compiled[key] = fastjsonschema.compile(schema)
+        # use_default=False: a validator must never fill in the schema's defaults; the
+        # payload is what the station sent, and the domain keeps it as sent.
+        found = _compiled[key] = fastjsonschema.compile(schema, use_default=False)
     return found
 
 
