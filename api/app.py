@@ -13,7 +13,6 @@ from api.ocpp.endpoint import OcppEndpoint
 from api.services import Services
 from api.settings import Settings
 
-
 OCPP_PREFIX = "/ocpp/"
 
 
