@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import ingest
+import ingest  # noqa: E402 - found through the path set just above
 
 # Runs inside the server process: tracemalloc, and a thread that takes a snapshot whenever
 # a trigger file appears.
@@ -163,7 +163,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((directory / "server.log").read_text())
+                    raise RuntimeError((directory / "server.log").read_text()) from None
                 await asyncio.sleep(0.2)
         tenth = max(1, args.idle // 10)
         first = await ingest.open_idle(Target, names[:tenth], "1.6")
