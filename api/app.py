@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api.ocpp.endpoint import OcppEndpoint
@@ -28,7 +28,7 @@ class Ladebuch:
         if scope["type"] == "websocket" and scope["path"].startswith(OCPP_PREFIX):
             charge_point_id = scope["path"][len(OCPP_PREFIX) :]
             if charge_point_id and "/" not in charge_point_id:
-                await self.api.state.ocpp(WebSocket(scope, receive, send), charge_point_id)
+                await self.api.state.ocpp(scope, receive, send, charge_point_id)
                 return
         await self.api(scope, receive, send)
 

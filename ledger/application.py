@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
 from ledger.errors import AlreadyExists, NotFound
-from ledger.frames import FrameLog
+from ledger.frames import GENESIS, FrameLog
 from ledger.registry import INVALID, ChargePoint, IdTag
 from ledger.sessions import ChargingSession, QuarantineEntry
 from ledger.store import POSTGRESQL, Database
@@ -134,10 +134,10 @@ class Ledger(_Base):
             return None
         stored = last[0]
         if stored.originator_version == 1:
-            return self.repository.get(log_id)
+            return FrameLog.resume(charge_point, 1, GENESIS)
         record = self.mapper.to_domain_event(stored)
         assert isinstance(record, FrameLog.Recorded)
-        return FrameLog.resume(charge_point, log_id, stored.originator_version, record)
+        return FrameLog.resume(charge_point, stored.originator_version, record.hash)
 
     def sessions(self) -> Iterator[ChargingSession]:
         """Every charging session, in the order they were opened (a scan: for tools and tests;

@@ -74,16 +74,12 @@ class UnitOfWork:
         log_id = FrameLog.create_id(charge_point)
         found: Any = self._touched.get(log_id)
         if found is None:
-            cache = self.ledger.repository.cache
-            try:
-                found = cache.get(log_id) if cache is not None else None
-            except KeyError:
-                found = None
-            if found is None:
-                # Not cached: load the tail only, never the whole chain.
+            tail = self._committer.tails.get(charge_point)
+            if tail is not None:
+                found = FrameLog.resume(charge_point, *tail)
+            else:
+                # Not known here yet: load the tail only, never the whole chain.
                 found = self.ledger.frame_log_tail(charge_point) or FrameLog(charge_point)
-                if cache is not None and found.version > 0 and not found.pending_events:
-                    cache.put(log_id, found)
             self._touched[log_id] = found
         assert isinstance(found, FrameLog)
         return found
@@ -111,6 +107,11 @@ class GroupCommitter:
         self.backend = backend
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="ladebuch-committer", daemon=True)
+        # charge point -> (version, hash) of the last committed frame. A chain's tail is all a
+        # new frame needs; keeping just that (not the aggregate in the repository cache) keeps
+        # a connected station small. A tail made stale by another process fails on the
+        # (id, version) key, is dropped and reloaded.
+        self.tails: dict[str, tuple[int, str]] = {}
         self.batches = 0
         self.units = 0
 
@@ -225,19 +226,31 @@ class GroupCommitter:
         item.future.set_exception(StoreUnavailable("write conflict persisted after retries"))
 
     def _save(self, uow: UnitOfWork) -> None:
-        touched = [a for a in uow.touched() if a.pending_events]
-        if touched:
-            self.ledger.save(*touched)
+        logs: list[FrameLog] = []
+        saving: list[Any] = []
+        for aggregate in uow.touched():
+            if not aggregate.pending_events:
+                continue
+            if isinstance(aggregate, FrameLog):
+                logs.append(aggregate)
+                saving.extend(aggregate.collect_events())  # saved as events: not cached whole
+            else:
+                saving.append(aggregate)
+        if saving:
+            self.ledger.save(*saving)
+        for frame_log in logs:
+            self.tails[frame_log.charge_point] = (frame_log.version, frame_log.last_hash)
 
     def _evict(self, uow: UnitOfWork) -> None:
         cache = self.ledger.repository.cache
-        if cache is None:
-            return
         for aggregate in uow.touched():
-            try:
-                cache.get(aggregate.id, evict=True)
-            except KeyError:
-                pass
+            if isinstance(aggregate, FrameLog):
+                self.tails.pop(aggregate.charge_point, None)
+            elif cache is not None:
+                try:
+                    cache.get(aggregate.id, evict=True)
+                except KeyError:
+                    pass
 
     # -- OCPP 1.6 transaction ids ---------------------------------------------------------------
 

@@ -71,18 +71,18 @@ class FrameLog(Aggregate):
         self.frames = 0
 
     @classmethod
-    def resume(
-        cls, charge_point: str, log_id: UUID, version: int, last: FrameLog.Recorded
-    ) -> FrameLog:
-        """The log as of its last record, without replaying the frames before it."""
+    def resume(cls, charge_point: str, version: int, last_hash: str) -> FrameLog:
+        """The log as of its last record, without replaying the frames before it: a new record
+        needs only the previous record's version and hash."""
         log = object.__new__(cls)
-        log._id = log_id
+        log._id = cls.create_id(charge_point)
         log._version = version
-        log._created_on = last.timestamp
-        log._modified_on = last.timestamp
+        # Unknown from the tail alone, and read by nothing: new events carry their own time.
+        log._created_on = None  # type: ignore[assignment]
+        log._modified_on = None  # type: ignore[assignment]
         log._pending_events = []
         log.charge_point = charge_point
-        log.last_hash = last.hash
+        log.last_hash = last_hash
         log.frames = version - 1
         return log
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import WebSocket
 from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from api.ocpp.connection import (
     RECENT_CALLS,
@@ -40,7 +41,10 @@ class OcppEndpoint:
         self.connections: dict[str, OcppConnection] = {}
         self.refused = 0
 
-    async def __call__(self, websocket: WebSocket, charge_point_id: str) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, charge_point_id: str
+    ) -> None:
+        websocket = WebSocket(scope, receive, send)  # for the handshake only
         offered = list(websocket.scope.get("subprotocols") or [])
         subprotocol = next((p for p in PREFERENCE if p in offered), None)
         peer = websocket.client.host if websocket.client else "?"
@@ -72,10 +76,14 @@ class OcppEndpoint:
 
         settings = self.services.settings
         await websocket.accept(subprotocol=subprotocol)
+        # From here on only raw ASGI messages pass; the small Socket replaces Starlette's
+        # WebSocket for the weeks a station stays connected.
+        socket = Socket(receive, send)
+        del websocket
         connection = OcppConnection(
             charge_point=charge_point_id,
             subprotocol=subprotocol,
-            websocket=websocket,
+            websocket=socket,
             committer=self.services.committer,
             max_frame_bytes=settings.ocpp_max_frame_bytes,
             heartbeat_interval=settings.heartbeat_interval,
@@ -94,7 +102,7 @@ class OcppEndpoint:
             pass
         except Exception:
             log.exception("%s: connection failed; closing so the station retries", charge_point_id)
-            await _close_quietly(websocket, code=1011)
+            await _close_quietly(socket, code=1011)
         finally:
             if self.connections.get(charge_point_id) is connection:
                 del self.connections[charge_point_id]
@@ -145,6 +153,22 @@ class OcppEndpoint:
             )
         else:
             await websocket.close(code=1008, reason=reason)
+
+
+class Socket:
+    """An accepted WebSocket as raw ASGI receive/send."""
+
+    __slots__ = ("receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self.receive = receive
+        self._send = send
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int = 1000) -> None:
+        await self._send({"type": "websocket.close", "code": code})
 
 
 def _basic_password(header: str | None, charge_point_id: str) -> str | None:
