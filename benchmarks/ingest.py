@@ -63,6 +63,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.conftest import Server  # noqa: E402 - found through the path set just above
+
 SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 TAG = "BENCH-TAG"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -224,61 +226,15 @@ class BaselineServer:
         self._log.close()
 
 
-class OursServer:
-    """A real `python -m api.cli serve` process (uvicorn with ws="websockets-sansio"), as
-    tests/conftest.py's Server starts it."""
+class OursServer(Server):
+    """A real `python -m api.cli serve` process (uvicorn with ws="websockets-sansio"), started
+    exactly as the end-to-end tests start it."""
 
     name = "ours"
-
-    def __init__(self, database: Any, log_path: Path) -> None:
-        import urllib.request
-
-        from tests.conftest import free_port
-
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ocpp"
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "LADEBUCH_DATABASE_URL": database.url,
-            "LADEBUCH_PORT": str(self.port),
-            "LADEBUCH_LOG_LEVEL": "warning",
-        }
-        self._log = open(log_path, "w")  # noqa: SIM115 - open while the server runs
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(self.base_url + "/health", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
 
     @property
     def pid(self) -> int:
         return self.process.pid
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
     def committed(self) -> tuple[int, int]:
         """The group committer's (batches, units) so far, from /health."""

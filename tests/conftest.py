@@ -69,16 +69,15 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         migrate(db)
         yield db
         return
-    db, name = create_pg_database()
-    try:
-        migrate(db)
-        yield db
-    finally:
-        drop_pg_database(name)
+    yield from _migrated_pg_database()
 
 
 @pytest.fixture
 def pg_database() -> Iterator[Database]:
+    yield from _migrated_pg_database()
+
+
+def _migrated_pg_database() -> Iterator[Database]:
     db, name = create_pg_database()
     try:
         migrate(db)
