@@ -237,6 +237,40 @@ def cmd_quarantine(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    try:
+        runners = services.projections
+        if args.action == "status":
+            rows = []
+            for runner in runners.values():
+                status = runner.status()
+                rows.append({"projection": status.name, "position": status.position,
+                             "head": status.head, "lag": status.lag})
+            _print_rows(rows, args.json)
+            return 0
+        names = [args.name] if args.name else list(runners)
+        unknown = [n for n in names if n not in runners]
+        if unknown:
+            raise ValueError(f"no projection named {unknown[0]!r} (there are: {', '.join(runners)})")
+        for name in names:
+            runner = runners[name]
+
+            def progress(status: Any, name: str = name) -> None:
+                done = status.position / status.head if status.head else 1.0
+                bar = "#" * int(done * 30)
+                print(f"\r{name:<12} [{bar:<30}] {status.position:>10,}/{status.head:,}",
+                      end="", file=sys.stderr, flush=True)
+
+            runner.rebuild(progress)
+            progress(runner.status())
+            print(file=sys.stderr)
+            print(f"rebuilt {name} up to notification {runner.position():,}")
+    finally:
+        services.close()
+    return 0
+
+
 def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -304,6 +338,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify = audit_sub.add_parser("verify", help="recompute every frame chain")
     verify.add_argument("--charge-point")
     verify.set_defaults(func=cmd_audit_verify)
+
+    projections = sub.add_parser("projections", help="read models")
+    projections_sub = projections.add_subparsers(dest="action", required=True)
+    projections_sub.add_parser("status", help="position and lag of each").add_argument(
+        "--json", action="store_true"
+    )
+    rebuild = projections_sub.add_parser("rebuild", help="drop a read model and rebuild it from event 0")
+    rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
+    projections.set_defaults(func=cmd_projections)
 
     quarantine = sub.add_parser("quarantine", help="messages kept but not applied")
     quarantine_sub = quarantine.add_subparsers(dest="action", required=True)

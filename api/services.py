@@ -9,6 +9,8 @@ from ledger.application import Ledger, Registry, build_applications
 from ledger.committer import GroupCommitter
 from ledger.errors import LedgerError
 from ledger.store import Database, default_migrations_dir, migration_files, schema_version
+from projections import build_runners
+from projections.runner import Runner
 
 
 @dataclass
@@ -18,6 +20,7 @@ class Services:
     registry: Registry
     ledger: Ledger
     committer: GroupCommitter
+    projections: dict[str, Runner]
 
     @classmethod
     def build(cls, settings: Settings, *, check_schema: bool = True) -> Services:
@@ -32,12 +35,27 @@ class Services:
                 )
         registry, ledger = build_applications(database, cache_size=settings.aggregate_cache_size)
         committer = GroupCommitter(registry, ledger, backend=database.backend)
-        return cls(settings, database, registry, ledger, committer)
+        projections = build_runners(database, ledger)
+        for runner in projections.values():
+            committer.listeners.append(runner.wake)
+        return cls(settings, database, registry, ledger, committer, projections)
 
-    def start(self) -> None:
+    def start(self, *, projections: bool = True) -> None:
         self.committer.start()
+        if projections:
+            for runner in self.projections.values():
+                runner.start()
+
+    def wait_for_read_models(self, timeout: float = 5.0) -> None:
+        """Read-after-write: return once every read model has applied what is stored now."""
+        head = self.ledger.recorder.max_notification_id() or 0
+        for runner in self.projections.values():
+            runner.wait(head, timeout)
 
     def close(self) -> None:
         self.committer.stop()
+        for runner in self.projections.values():
+            runner.stop()
+            runner.view.close()
         self.registry.close()
         self.ledger.close()

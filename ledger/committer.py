@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -114,6 +115,8 @@ class GroupCommitter:
         self.tails: dict[str, tuple[int, str]] = {}
         self.batches = 0
         self.units = 0
+        # Called (on the writer thread) after every commit: read models wake up with it.
+        self.listeners: list[Callable[[], None]] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -189,6 +192,7 @@ class GroupCommitter:
         self.units += len(batch)
         for item, result in zip(batch, results):
             item.future.set_result(result)
+        self._notify()
 
     def _process_one(self, item: _Item[Any]) -> None:
         """Run one unit alone: retry a lost race; if it cannot be saved for another reason,
@@ -222,8 +226,13 @@ class GroupCommitter:
             self.batches += 1
             self.units += 1
             item.future.set_result(result)
+            self._notify()
             return
         item.future.set_exception(StoreUnavailable("write conflict persisted after retries"))
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def _save(self, uow: UnitOfWork) -> None:
         logs: list[FrameLog] = []

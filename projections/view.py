@@ -1,0 +1,142 @@
+"""The read-model store: tables owned by `migrations/`, written with their tracking record.
+
+A view is an eventsourcing `TrackingRecorder`: every batch of rows is written in the same
+transaction as the notification id it was built up to, so each event is applied exactly once
+and a restarted runner resumes where it stopped. One class serves SQLite and PostgreSQL; SQL is
+written with `%s` placeholders and adapted for SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from ledger.store import SQLITE, Database
+
+
+class View(TrackingRecorder):
+    tables: tuple[str, ...] = ()
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._local = threading.local()
+        self._pool: Any = None
+        if database.backend != SQLITE:
+            from psycopg_pool import ConnectionPool
+
+            self._pool = ConnectionPool(
+                database.conninfo(), min_size=1, max_size=4, kwargs={"autocommit": True}, open=True
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One write transaction: rows and tracking commit together or not at all."""
+        if self._pool is None:
+            conn = self._sqlite()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Cursor(conn, sqlite=True)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        else:
+            with self._pool.connection() as conn, conn.transaction():
+                yield Cursor(conn, sqlite=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        if self._pool is None:
+            yield Cursor(self._sqlite(), sqlite=True)
+        else:
+            with self._pool.connection() as conn:
+                yield Cursor(conn, sqlite=False)
+
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.database.sqlite_path, isolation_level=None, timeout=10)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    # -- tracking (eventsourcing's TrackingRecorder interface) ----------------------------------
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.transaction() as cur:
+            self.track(cur, tracking)
+
+    def track(self, cur: Cursor, tracking: Tracking) -> None:
+        cur.execute(
+            "INSERT INTO projection_tracking (projection, notification_id) VALUES (%s, %s) "
+            "ON CONFLICT (projection) DO UPDATE SET notification_id = EXCLUDED.notification_id",
+            (tracking.application_name, tracking.notification_id),
+        )
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self.reading() as cur:
+            row = cur.execute(
+                "SELECT notification_id FROM projection_tracking WHERE projection = %s",
+                (application_name,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def reset(self, projection: str) -> None:
+        """Empty the view's tables and forget its position (for a rebuild)."""
+        with self.transaction() as cur:
+            for table in self.tables:
+                cur.execute(f"DELETE FROM {table}")  # noqa: S608 - class constant
+            cur.execute("DELETE FROM projection_tracking WHERE projection = %s", (projection,))
+
+
+class Cursor:
+    """Just enough of DB-API over sqlite3 and psycopg, with one placeholder style."""
+
+    def __init__(self, conn: Any, *, sqlite: bool) -> None:
+        self._conn = conn
+        self._sqlite = sqlite
+        self._cur: Any = None
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("%s", "?") if self._sqlite else statement
+
+    def _params(self, params: Sequence[Any]) -> Sequence[Any]:
+        if not self._sqlite:
+            return params
+        # SQLite keeps times as ISO 8601 text and decimals as text, like the PostgreSQL text.
+        return [
+            p.isoformat() if isinstance(p, datetime) else str(p) if isinstance(p, Decimal) else p
+            for p in params
+        ]
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
+        self._cur = self._conn.execute(self._sql(statement), self._params(params))
+        return self
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            if self._sqlite:
+                self._conn.executemany(self._sql(statement), [self._params(r) for r in rows])
+            else:
+                with self._conn.cursor() as cur:
+                    cur.executemany(statement, rows)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall())
