@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import logging
@@ -40,7 +41,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    settings = Settings(**{**settings.__dict__, "host": host, "port": port})
+    settings = dataclasses.replace(settings, host=host, port=port)
     if args.welcome:
         scheme = "https" if args.ssl_certfile else "http"
         base = settings.public_url or f"{scheme}://{host}:{port}"

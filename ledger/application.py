@@ -122,9 +122,10 @@ class Registry(_Base):
 
 
 class Ledger(_Base):
-    """Frames, charging sessions and the quarantine. Written by the group committer only; its
-    aggregate cache is updated on save, and a write that raced another process fails on the
-    (id, version) key and is retried from the store."""
+    """Frames, charging sessions and the quarantine. Written by the group committer only: its
+    aggregate cache holds sessions (frame chains are tracked by the committer as their tails),
+    is updated on save, and a write that raced another process fails on the (id, version) key
+    and is retried from the store."""
 
     def frame_log_tail(self, charge_point: str) -> FrameLog | None:
         """The frame log with just its tail loaded: the last record is all a new record needs."""

@@ -171,7 +171,7 @@ class OutboundCall:
 _CLOCK_ANSWERS = frozenset({"BootNotification", "Heartbeat"})
 
 
-def _replayable(action: str, answer: str) -> bool:
+def replayable(action: str, answer: str) -> bool:
     """Only results are replayed to a retry: an error answer (say the store was briefly
     unreachable) must not stick to the message id forever."""
     return action not in _CLOCK_ANSWERS and _answer_type(answer) == MessageType.CallResult
@@ -384,7 +384,7 @@ class OcppConnection(ChargePoint):  # type: ignore[misc]
 
         exchange.decide = decide
         answer = await self._commit_and_answer(exchange)
-        if answer is not None and _replayable(msg.action, answer):
+        if answer is not None and replayable(msg.action, answer):
             self.recent.pop(msg.unique_id, None)
             self.recent[msg.unique_id] = (payload_digest, answer)
             if len(self.recent) > RECENT_CALLS:

@@ -22,7 +22,7 @@ from api.ocpp.connection import (
     SUBPROTOCOLS,
     Disconnected,
     OcppConnection,
-    _replayable,
+    replayable,
 )
 from api.services import Services
 from ledger.frames import FrameLog
@@ -132,7 +132,7 @@ class OcppEndpoint:
                     continue
             elif record.direction == "out" and record.message_type == 3:
                 request = calls.get(record.message_id)
-                if request is not None and _replayable(record.action or "", record.text):
+                if request is not None and replayable(record.action or "", record.text):
                     answers[record.message_id] = (request, record.text)
         return answers
 
