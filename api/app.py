@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
+from api.http import charge_points, customers, keys, operations, problems, quarantine, sessions
+from api.http.paging import reject_unknown_query
+from api.http.problems import BodyLimit
 from api.ocpp.endpoint import OcppEndpoint
 from api.services import Services
 from api.settings import Settings
@@ -55,17 +58,19 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         title="Ladebuch",
         version="0.1.0",
         summary="Event-sourced billing ledger for EV charging",
+        description=(
+            "OCPP charge points connect at `/ocpp/{charge_point_id}`. The HTTP API is under "
+            "`/v1`; send an API key as `Authorization: Bearer <key>` (`ladebuch keys create`). "
+            "Errors are `application/problem+json` with a stable `type`."
+        ),
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
-
-    @app.get("/health", tags=["operations"])
-    async def health() -> dict[str, object]:
-        services: Services = app.state.services
-        return {
-            "status": "ok",
-            "connected_charge_points": len(app.state.ocpp.connections),
-            "committed_batches": services.committer.batches,
-            "committed_units": services.committer.units,
-        }
-
+    problems.install(app)
+    for router in (charge_points.router, customers.router, sessions.router, quarantine.router,
+                   keys.router, operations.router):
+        app.include_router(router)
+    operations.install_metrics(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(operations.Measure, api=app)
     return app

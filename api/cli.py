@@ -14,6 +14,7 @@ from typing import Any
 
 from api.settings import Settings
 from ledger.errors import LedgerError
+from ledger.frames import frame_row
 from ledger.values import parse_time
 
 
@@ -58,6 +59,10 @@ Register a first charge point and an RFID card (in another terminal):
   .venv/bin/ladebuch charge-points add CP-0001 --generate-password
   .venv/bin/ladebuch id-tags add 04A2B3C4D5
 then point the charge point at {ws}/ocpp/CP-0001 with that password.
+
+Create an admin API key for the HTTP API (printed once), and try it:
+  .venv/bin/ladebuch keys create --role admin --name me
+  curl -H "Authorization: Bearer <key>" {base}/v1/sessions
 """,
             flush=True,
         )
@@ -168,7 +173,7 @@ def cmd_frames_export(settings: Settings, args: argparse.Namespace) -> int:
             for record in services.ledger.frames(name):
                 if since and record.received_at < since or until and record.received_at >= until:
                     continue
-                out.write(json.dumps(_frame_row(name, record), ensure_ascii=False) + "\n")
+                out.write(json.dumps(frame_row(name, record), ensure_ascii=False) + "\n")
                 count += 1
         if args.output:
             print(f"exported {count} frames to {args.output}", file=sys.stderr)
@@ -177,24 +182,6 @@ def cmd_frames_export(settings: Settings, args: argparse.Namespace) -> int:
             out.close()
         services.close()
     return 0
-
-
-def _frame_row(name: str, record: Any) -> dict[str, Any]:
-    return {
-        "charge_point": name,
-        "seq": record.originator_version,
-        "received_at": record.received_at.isoformat(),
-        "direction": record.direction,
-        "protocol": record.protocol,
-        "message_type": record.message_type,
-        "message_id": record.message_id,
-        "action": record.action,
-        "connection": record.connection,
-        "text": record.text,
-        "binary_base64": record.data_b64,
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-    }
 
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
@@ -267,6 +254,41 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
             progress(runner.status())
             print(file=sys.stderr)
             print(f"rebuilt {name} up to notification {runner.position():,}")
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from uuid import UUID
+
+    services = _services(settings)
+    try:
+        registry = services.registry
+        if args.action == "create":
+            issued = registry.issue_api_key(
+                name=args.name, role=args.role,
+                customer_id=UUID(args.customer) if args.customer else None,
+                expires_at=parse_time(args.expires) if args.expires else None,
+            )
+            print(f"{args.role} key {issued.key.key_id} created; the key (shown once):",
+                  file=sys.stderr)
+            print(issued.token)
+        elif args.action == "revoke":
+            registry.revoke_api_key(args.id)
+            print(f"revoked {args.id}")
+        else:
+            from projections import queries
+
+            services.projections["registry"].catch_up()
+            with services.reading() as cur:
+                rows = queries.list_api_keys(cur, limit=10_000)
+            for row in rows:
+                row.pop("position")
+                row["expires_at"] = row["expires_at"] and str(row["expires_at"])
+                row["created_at"] = str(row["created_at"])
+                row["revoked"] = bool(row["revoked"])
+            _print_rows(rows, args.json)
     finally:
         services.close()
     return 0
@@ -353,6 +375,17 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine_sub = quarantine.add_subparsers(dest="action", required=True)
     quarantine_sub.add_parser("list").add_argument("--json", action="store_true")
     quarantine.set_defaults(func=cmd_quarantine)
+
+    keys = sub.add_parser("keys", help="API keys for the HTTP API")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create", help="print a new key (shown once)")
+    create.add_argument("--role", required=True, choices=("admin", "auditor", "accountant", "customer"))
+    create.add_argument("--name", default="", help="who or what uses it")
+    create.add_argument("--customer", help="customer id (customer keys only)")
+    create.add_argument("--expires", help="ISO 8601 date-time with zone")
+    keys_sub.add_parser("revoke").add_argument("id")
+    keys_sub.add_parser("list").add_argument("--json", action="store_true")
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

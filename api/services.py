@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from api.settings import Settings
@@ -11,6 +12,7 @@ from ledger.errors import LedgerError
 from ledger.store import Database, default_migrations_dir, migration_files, schema_version
 from projections import build_runners
 from projections.runner import Runner
+from projections.view import Cursor
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Services:
                 )
         registry, ledger = build_applications(database, cache_size=settings.aggregate_cache_size)
         committer = GroupCommitter(registry, ledger, backend=database.backend)
-        projections = build_runners(database, ledger)
+        projections = build_runners(database, ledger, registry)
         for runner in projections.values():
             committer.listeners.append(runner.wake)
         return cls(settings, database, registry, ledger, committer, projections)
@@ -46,11 +48,16 @@ class Services:
             for runner in self.projections.values():
                 runner.start()
 
-    def wait_for_read_models(self, timeout: float = 5.0) -> None:
-        """Read-after-write: return once every read model has applied what is stored now."""
-        head = self.ledger.recorder.max_notification_id() or 0
-        for runner in self.projections.values():
-            runner.wait(head, timeout)
+    def wait_for_read_models(self, *names: str, timeout: float = 5.0) -> None:
+        """Read-after-write: return once the read models (all, or those named) have applied
+        what is stored now."""
+        for name, runner in self.projections.items():
+            if not names or name in names:
+                runner.wait(runner.status().head, timeout)
+
+    def reading(self) -> AbstractContextManager[Cursor]:
+        """A cursor on the read models (they share one database)."""
+        return self.projections["registry"].view.reading()
 
     def close(self) -> None:
         self.committer.stop()

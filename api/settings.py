@@ -28,6 +28,10 @@ class Settings:
     db_pool_size: int = 5
     aggregate_cache_size: int = 20_000
     public_url: str = ""
+    # /health/ready answers 503 while a read model is further behind the store than this.
+    ready_max_lag: int = 1000
+    # HTTP request bodies larger than this are refused with 413.
+    max_body_bytes: int = 1_048_576
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

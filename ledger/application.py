@@ -10,10 +10,11 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 
 from ledger.errors import AlreadyExists, NotFound
 from ledger.frames import GENESIS, FrameLog
-from ledger.registry import INVALID, ChargePoint, IdTag
+from ledger.registry import INVALID, ApiKey, ChargePoint, Customer, IdTag, NewApiKey
 from ledger.sessions import ChargingSession, QuarantineEntry
 from ledger.store import POSTGRESQL, Database
 
@@ -84,6 +85,14 @@ class Registry(_Base):
         charge_point.enable()
         self.save(charge_point)
 
+    def describe_charge_point(
+        self, name: str, *, label: str | None = None, location: str | None = None
+    ) -> ChargePoint:
+        charge_point = self.charge_point(name)
+        charge_point.describe(label=label, location=location)
+        self.save(charge_point)
+        return charge_point
+
     def charge_points(self) -> list[ChargePoint]:
         prefix = _topic(ChargePoint)
         return [self.repository.get(i) for i in self.originators(prefix)]
@@ -119,6 +128,91 @@ class Registry(_Base):
         """Accepted, Blocked, Expired, or Invalid for a token we do not know."""
         tag = self.get_or_none(IdTag, IdTag.create_id(token))
         return INVALID if tag is None else tag.status_at(when)
+
+    def id_tag_by_id(self, tag_id: UUID) -> IdTag:
+        found = self.get_or_none(IdTag, tag_id)
+        if found is None:
+            raise NotFound("id tag", str(tag_id))
+        return found
+
+    def assign_id_tag(
+        self, token: str, customer_id: UUID, *, valid_from: datetime | None = None,
+        valid_until: datetime | None = None, label: str | None = None, kind: str | None = None,
+    ) -> IdTag:
+        """Give a tag (new or known) to a customer for a period."""
+        self.customer(customer_id)
+        tag = self.get_or_none(IdTag, IdTag.create_id(token)) or IdTag.add(token)
+        tag.describe(label=label, kind=kind)
+        tag.assign(customer_id, valid_from, valid_until)
+        self.save(tag)
+        return tag
+
+    def change_id_tag(
+        self, tag_id: UUID, *, blocked: bool | None = None, label: str | None = None,
+        kind: str | None = None, end_assignment_at: datetime | None = None,
+    ) -> IdTag:
+        tag = self.id_tag_by_id(tag_id)
+        if blocked is True:
+            tag.block()
+        elif blocked is False:
+            tag.unblock()
+        tag.describe(label=label, kind=kind)
+        if end_assignment_at is not None:
+            tag.end_assignment(end_assignment_at)
+        self.save(tag)
+        return tag
+
+    # -- customers ------------------------------------------------------------------------------
+
+    def register_customer(self, **fields: Any) -> Customer:
+        customer = Customer.register(**fields)
+        self.save(customer)
+        return customer
+
+    def customer(self, customer_id: UUID) -> Customer:
+        found = self.get_or_none(Customer, customer_id)
+        if found is None:
+            raise NotFound("customer", str(customer_id))
+        return found
+
+    def update_customer(self, customer_id: UUID, **fields: Any) -> Customer:
+        customer = self.customer(customer_id)
+        customer.update(**fields)
+        self.save(customer)
+        return customer
+
+    # -- API keys -------------------------------------------------------------------------------
+
+    def issue_api_key(
+        self, *, name: str, role: str, customer_id: UUID | None = None,
+        expires_at: datetime | None = None,
+    ) -> NewApiKey:
+        if customer_id is not None:
+            self.customer(customer_id)
+        issued = ApiKey.issue(name=name, role=role, customer_id=customer_id, expires_at=expires_at)
+        self.save(issued.key)
+        return issued
+
+    def api_key(self, key_id: str) -> ApiKey:
+        found = self.get_or_none(ApiKey, ApiKey.create_id(key_id))
+        if found is None:
+            raise NotFound("api key", key_id)
+        return found
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        key = self.api_key(key_id)
+        key.revoke()
+        self.save(key)
+        return key
+
+    def authenticate(self, token: str, now: datetime) -> ApiKey | None:
+        """The key a bearer token belongs to, if it is valid now (read fresh: a revocation by
+        another process counts at once)."""
+        key_id = ApiKey.key_id_of(token)
+        if key_id is None:
+            return None
+        key = self.get_or_none(ApiKey, ApiKey.create_id(key_id))
+        return key if key is not None and key.accepts(token, now) else None
 
 
 class Ledger(_Base):
@@ -166,6 +260,45 @@ class Ledger(_Base):
             if len(page) < _PAGE:
                 return
             gt = page[-1].originator_version
+
+
+    def frames_at(self, charge_point: str, seqs: list[int]) -> list[FrameLog.Recorded]:
+        """The frames of a charge point at these sequence numbers, in order, in one query
+        (a session's evidence: scattered frames among the station's other traffic)."""
+        wanted = sorted({s for s in seqs if s > 1})
+        if not wanted:
+            return []
+        log_id = FrameLog.create_id(charge_point)
+        recorder: Any = self.recorder
+        marks = ", ".join(["%s" if self.postgres else "?"] * len(wanted))
+        statement = (
+            "SELECT originator_id, originator_version, topic, state FROM ledger_events "  # noqa: S608
+            f"WHERE originator_id = {'%s' if self.postgres else '?'} "
+            f"AND originator_version IN ({marks}) ORDER BY originator_version"
+        )
+        params: list[Any] = [log_id if self.postgres else log_id.hex, *wanted]
+        if self.postgres:
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
+                cur.execute(statement, params)
+                rows = cur.fetchall()
+        else:
+            with recorder.datastore.transaction(commit=False) as cur:
+                cur.execute(statement, params)
+                rows = cur.fetchall()
+        found = []
+        for row in rows:
+            stored = StoredEvent(
+                originator_id=log_id, originator_version=row["originator_version"],
+                topic=row["topic"], state=bytes(row["state"]),
+            )
+            record = self.mapper.to_domain_event(stored)
+            assert isinstance(record, FrameLog.Recorded)
+            found.append(record)
+        return found
+
+    @property
+    def postgres(self) -> bool:
+        return type(self.recorder).__module__.startswith("eventsourcing.postgres")
 
 
 def build_applications(database: Database, *, cache_size: int = 20_000) -> tuple[Registry, Ledger]:

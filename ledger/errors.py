@@ -21,6 +21,10 @@ class AlreadyExists(LedgerError):
         self.key = key
 
 
+class Conflict(LedgerError):
+    """The command contradicts what is stored (an overlapping period, a resolved entry)."""
+
+
 class InvalidValue(LedgerError):
     """A value that the domain refuses (empty id, float money, naive datetime, ...)."""
 

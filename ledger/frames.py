@@ -152,3 +152,22 @@ class FrameLog(Aggregate):
     ) -> None:
         self.last_hash = hash
         self.frames += 1
+
+
+def frame_row(charge_point: str, record: FrameLog.Recorded) -> dict[str, Any]:
+    """A frame as one JSON object: the evidence export's line format (CLI and API)."""
+    return {
+        "charge_point": charge_point,
+        "seq": record.originator_version,
+        "received_at": record.received_at.isoformat(),
+        "direction": record.direction,
+        "protocol": record.protocol,
+        "message_type": record.message_type,
+        "message_id": record.message_id,
+        "action": record.action,
+        "connection": record.connection,
+        "text": record.text,
+        "binary_base64": record.data_b64,
+        "prev_hash": record.prev_hash,
+        "hash": record.hash,
+    }

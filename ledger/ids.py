@@ -34,3 +34,11 @@ def session_id(charge_point: str, protocol_family: str, transaction_id: str) -> 
 
 def quarantine_id(charge_point: str, action: str, payload_digest: str) -> UUID:
     return _id("quarantine", charge_point, action, payload_digest)
+
+
+def api_key_id(key_id: str) -> UUID:
+    return _id("api-key", key_id)
+
+
+def connection_id(connection: str) -> UUID:
+    return _id("connection", connection)

@@ -1,4 +1,5 @@
-"""What the operator registers: charge points (with their Basic-auth password) and id tags."""
+"""What the operator registers: charge points (with their Basic-auth password), customers,
+their id tags, and the API keys people use the HTTP API with."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import datetime
-from uuid import UUID
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import InvalidValue
-from ledger.ids import charge_point_id, id_tag_id
+from ledger.errors import Conflict, InvalidValue
+from ledger.ids import api_key_id, charge_point_id, id_tag_id
 
 # OCPP: the charge point identity is part of the URL; 2.0.1 allows up to 48 printable characters
 # and forbids ':' (it separates user and password in Basic auth).
@@ -64,6 +67,8 @@ class ChargePoint(Aggregate):
         self.name = name
         self.password_hash = password_hash
         self.disabled = False
+        self.label = ""
+        self.location = ""
 
     def set_password(self, password: str | None) -> None:
         self._password_set(password_hash=hash_password(password) if password else None)
@@ -88,6 +93,22 @@ class ChargePoint(Aggregate):
     def _enabled(self) -> None:
         self.disabled = False
 
+    def describe(self, *, label: str | None = None, location: str | None = None) -> None:
+        """Change what people call it and where it is; only what changes makes an event."""
+        changes = {
+            k: v for k, v in (("label", label), ("location", location))
+            if v is not None and v != getattr(self, k, "")
+        }
+        for value in changes.values():
+            _check_text(value, 200)
+        if changes:
+            self._described(changes=changes)
+
+    @event("Described")
+    def _described(self, changes: dict[str, str]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
 
 # OCPP 1.6 IdToken is CiString20; 2.0.1 IdTokenType.idToken is up to 36 (2.1: 255).
 _MAX_TOKEN = 255
@@ -98,9 +119,46 @@ EXPIRED = "Expired"
 INVALID = "Invalid"
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """An id tag belongs to a customer for a period: from `valid_from` (inclusive, None: since
+    always) until `valid_until` (exclusive, None: until further notice)."""
+
+    customer_id: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+    def covers(self, when: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= when) and (
+            self.valid_until is None or when < self.valid_until
+        )
+
+    def overlaps(self, other: Assignment) -> bool:
+        starts_before_other_ends = (
+            self.valid_from is None or other.valid_until is None or self.valid_from < other.valid_until
+        )
+        ends_after_other_starts = (
+            self.valid_until is None or other.valid_from is None or other.valid_from < self.valid_until
+        )
+        return starts_before_other_ends and ends_after_other_starts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+        }
+
+
+TOKEN_KINDS = ("rfid", "emaid", "app", "other")
+
+
 class IdTag(Aggregate):
     """An RFID uid, eMAID or app token that Authorize accepts. Looked up by its value only:
-    stations send the same token as `Local` in Authorize and `ISO14443` in TransactionEvent."""
+    stations send the same token as `Local` in Authorize and `ISO14443` in TransactionEvent.
+
+    A tag may belong to customers for periods (`Assignment`s that never overlap); a session is
+    the customer's whose period covers its start. A tag with no assignment is the operator's."""
 
     @staticmethod
     def create_id(token: str) -> UUID:
@@ -110,8 +168,8 @@ class IdTag(Aggregate):
     def add(cls, token: str, *, label: str = "", expires_at: datetime | None = None) -> IdTag:
         if not token or len(token) > _MAX_TOKEN or not token.isprintable():
             raise InvalidValue("an id tag has 1 to 255 printable characters")
-        if expires_at is not None and expires_at.tzinfo is None:
-            raise InvalidValue("expires_at must carry a time zone")
+        _check_aware(expires_at, "expires_at")
+        _check_text(label, 200)
         return cls(token=token, label=label, expires_at=expires_at)
 
     @event("Added")
@@ -120,6 +178,8 @@ class IdTag(Aggregate):
         self.label = label
         self.expires_at = expires_at
         self.blocked = False
+        self.kind = "other"
+        self.assignments: list[Assignment] = []
 
     def block(self) -> None:
         if not self.blocked:
@@ -137,9 +197,240 @@ class IdTag(Aggregate):
     def _unblocked(self) -> None:
         self.blocked = False
 
+    def describe(self, *, label: str | None = None, kind: str | None = None) -> None:
+        if kind is not None and kind not in TOKEN_KINDS:
+            raise InvalidValue(f"an id tag's kind is one of {', '.join(TOKEN_KINDS)}")
+        if label is not None:
+            _check_text(label, 200)
+        changes = {
+            k: v for k, v in (("label", label), ("kind", kind))
+            if v is not None and v != getattr(self, k)
+        }
+        if changes:
+            self._described(changes=changes)
+
+    @event("Described")
+    def _described(self, changes: dict[str, str]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+    def assign(
+        self, customer_id: UUID, valid_from: datetime | None = None, valid_until: datetime | None = None
+    ) -> None:
+        """Give the tag to a customer for a period. Assigning the same period again changes
+        nothing (a retried request); a period overlapping another one is refused."""
+        _check_aware(valid_from, "valid_from")
+        _check_aware(valid_until, "valid_until")
+        if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+            raise InvalidValue("valid_until must be later than valid_from")
+        new = Assignment(str(customer_id), valid_from, valid_until)
+        if new in self.assignments:
+            return
+        if any(new.overlaps(existing) for existing in self.assignments):
+            raise Conflict("the id tag is assigned to a customer in an overlapping period")
+        self._assigned(customer_id=new.customer_id, valid_from=valid_from, valid_until=valid_until)
+
+    @event("Assigned")
+    def _assigned(
+        self, customer_id: str, valid_from: datetime | None, valid_until: datetime | None
+    ) -> None:
+        self.assignments.append(Assignment(customer_id, valid_from, valid_until))
+        self.assignments.sort(key=lambda a: a.valid_from or _EARLIEST)
+
+    def end_assignment(self, valid_until: datetime) -> None:
+        """End the open-ended assignment (the tenant moved out, the card was handed back)."""
+        _check_aware(valid_until, "valid_until")
+        current = [a for a in self.assignments if a.valid_until is None]
+        if not current:
+            raise Conflict("the id tag has no open-ended assignment to end")
+        if current[0].valid_from is not None and valid_until <= current[0].valid_from:
+            raise InvalidValue("valid_until must be later than the assignment's valid_from")
+        self._assignment_ended(customer_id=current[0].customer_id, valid_until=valid_until)
+
+    @event("AssignmentEnded")
+    def _assignment_ended(self, customer_id: str, valid_until: datetime) -> None:
+        self.assignments = [
+            Assignment(a.customer_id, a.valid_from, valid_until)
+            if a.valid_until is None and a.customer_id == customer_id else a
+            for a in self.assignments
+        ]
+
+    def customer_at(self, when: datetime) -> str | None:
+        return next((a.customer_id for a in self.assignments if a.covers(when)), None)
+
     def status_at(self, when: datetime) -> str:
         if self.blocked:
             return BLOCKED
         if self.expires_at is not None and when >= self.expires_at:
             return EXPIRED
-        return ACCEPTED
+        if not self.assignments or self.customer_at(when) is not None:
+            return ACCEPTED
+        # Assigned, but not now: after the last period it has expired, before it is not valid yet.
+        last_until = max((a.valid_until for a in self.assignments if a.valid_until), default=None)
+        return EXPIRED if last_until is not None and when >= last_until else INVALID
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# EU VAT ids: two-letter country prefix and 2 to 13 characters (BR-CO-9 / VIES formats).
+_VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Za-z+*.]{2,13}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+CUSTOMER_KINDS = ("person", "company")
+LANGUAGES = ("de", "en")
+ADDRESS_FIELDS = ("street", "postal_code", "city", "country")
+
+
+def _check_text(value: str, limit: int, *, field: str = "text", required: bool = False) -> None:
+    if required and not value.strip():
+        raise InvalidValue(f"{field} must not be empty")
+    if len(value) > limit or any(not (c.isprintable() or c == "\n") for c in value):
+        raise InvalidValue(f"{field}: at most {limit} printable characters")
+
+
+def _check_aware(value: datetime | None, field: str) -> None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidValue(f"{field} must carry a time zone")
+
+
+def _check_customer(fields: dict[str, Any]) -> None:
+    if "name" in fields:
+        _check_text(fields["name"], 200, field="name", required=True)
+    if fields.get("email") and not _EMAIL.match(fields["email"]):
+        raise InvalidValue("email is not an e-mail address")
+    if fields.get("vat_id") and not _VAT_ID.match(fields["vat_id"]):
+        raise InvalidValue("vat_id is not an EU VAT identification number (e.g. DE123456789)")
+    if "kind" in fields and fields["kind"] not in CUSTOMER_KINDS:
+        raise InvalidValue(f"kind is one of {', '.join(CUSTOMER_KINDS)}")
+    if "language" in fields and fields["language"] not in LANGUAGES:
+        raise InvalidValue(f"language is one of {', '.join(LANGUAGES)}")
+    address = fields.get("billing_address")
+    if address is not None:
+        unknown = set(address) - set(ADDRESS_FIELDS)
+        if unknown:
+            raise InvalidValue(f"billing_address has no field {sorted(unknown)[0]!r}")
+        for key, value in address.items():
+            _check_text(value, 200, field=f"billing_address.{key}")
+        if address.get("country") and not _COUNTRY.match(address["country"]):
+            raise InvalidValue("billing_address.country is an ISO 3166 alpha-2 code (DE)")
+
+
+class Customer(Aggregate):
+    """Who is billed: a tenant, a driver, a company."""
+
+    @classmethod
+    def register(cls, **fields: Any) -> Customer:
+        fields = {
+            "kind": "person", "email": "", "billing_address": {}, "vat_id": "", "language": "de",
+        } | fields
+        _check_customer(fields)
+        return cls(**fields)
+
+    @event("Registered")
+    def __init__(
+        self, name: str, kind: str, email: str, billing_address: dict[str, str], vat_id: str,
+        language: str,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.email = email
+        self.billing_address = billing_address
+        self.vat_id = vat_id
+        self.language = language
+
+    def update(self, **fields: Any) -> None:
+        changes = {k: v for k, v in fields.items() if getattr(self, k) != v}
+        _check_customer(changes)
+        if changes:
+            self._updated(changes=changes)
+
+    @event("Updated")
+    def _updated(self, changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+
+ROLES = ("admin", "auditor", "accountant", "customer")
+_KEY_PREFIX = "lb_"
+
+
+def hash_api_key(token: str) -> str:
+    """API keys carry 256 random bits, so one SHA-256 is enough (no slow hash per request)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    token: str  # shown once, never stored
+
+
+class ApiKey(Aggregate):
+    """A bearer token for the HTTP API: `lb_<key id>_<secret>`. Only its hash is stored."""
+
+    @staticmethod
+    def create_id(key_id: str) -> UUID:
+        return api_key_id(key_id)
+
+    @classmethod
+    def issue(
+        cls, *, name: str, role: str, customer_id: UUID | None = None,
+        expires_at: datetime | None = None,
+    ) -> NewApiKey:
+        if role not in ROLES:
+            raise InvalidValue(f"role is one of {', '.join(ROLES)}")
+        if (role == "customer") != (customer_id is not None):
+            raise InvalidValue("a customer key needs a customer, and only a customer key has one")
+        _check_text(name, 200, field="name")
+        _check_aware(expires_at, "expires_at")
+        key_id = uuid4().hex
+        token = f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        key = cls(
+            key_id=key_id, name=name, role=role,
+            customer_id=None if customer_id is None else str(customer_id),
+            key_hash=hash_api_key(token), expires_at=expires_at,
+        )
+        return NewApiKey(key, token)
+
+    @event("Issued")
+    def __init__(
+        self, key_id: str, name: str, role: str, customer_id: str | None, key_hash: str,
+        expires_at: datetime | None,
+    ) -> None:
+        self.key_id = key_id
+        self.name = name
+        self.role = role
+        self.customer_id = customer_id
+        self.key_hash = key_hash
+        self.expires_at = expires_at
+        self.revoked = False
+
+    def revoke(self) -> None:
+        if not self.revoked:
+            self._revoked()
+
+    @event("Revoked")
+    def _revoked(self) -> None:
+        self.revoked = True
+
+    def accepts(self, token: str, now: datetime) -> bool:
+        return (
+            not self.revoked
+            and (self.expires_at is None or now < self.expires_at)
+            and hmac.compare_digest(hash_api_key(token), self.key_hash)
+        )
+
+    @staticmethod
+    def key_id_of(token: str) -> str | None:
+        """The key id inside a token, or None if the token is not shaped like ours."""
+        if not token.startswith(_KEY_PREFIX):
+            return None
+        key_id, sep, secret = token[len(_KEY_PREFIX):].partition("_")
+        if not sep or len(key_id) != 32 or not secret:
+            return None
+        try:
+            int(key_id, 16)
+        except ValueError:
+            return None
+        return key_id

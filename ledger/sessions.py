@@ -19,7 +19,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.ids import quarantine_id, session_id
+from ledger.errors import Conflict, InvalidValue
+from ledger.ids import connection_id, quarantine_id, session_id
 
 OCPP16 = "ocpp1.6"
 OCPP2 = "ocpp2"
@@ -285,3 +286,50 @@ class QuarantineEntry(Aggregate):
         self.transaction_id = transaction_id
         self.reason = reason
         self.resolved = False
+        self.resolution: str | None = None
+
+    def resolve(self, resolution: str, note: str, by: str) -> bool:
+        """An operator's decision about the entry, as a new event; the entry itself stays.
+        Resolving again the same way changes nothing; another way is refused."""
+        if resolution not in RESOLUTIONS:
+            raise InvalidValue(f"resolution is one of {', '.join(RESOLUTIONS)}")
+        if self.resolved:
+            if self.resolution == resolution:
+                return False
+            raise Conflict(f"the entry was already resolved as {self.resolution}")
+        self._resolved(resolution=resolution, note=note, by=by)
+        return True
+
+    @event("Resolved")
+    def _resolved(self, resolution: str, note: str, by: str) -> None:
+        self.resolved = True
+        self.resolution = resolution
+
+
+# dismissed: nothing to bill (a station's glitch); corrected: the operator recorded what it
+# should have been elsewhere (e.g. a manual session); accepted: the message is right as it is
+# and will be applied by a later version of the rules.
+RESOLUTIONS = ("dismissed", "corrected", "accepted")
+
+
+class Connection(Aggregate):
+    """One WebSocket connection of a charge point: when it opened and when it closed. The
+    monitoring view shows a station online from its latest Opened until that one's Closed."""
+
+    @staticmethod
+    def create_id(connection: str) -> UUID:
+        return connection_id(connection)
+
+    @event("Opened")
+    def __init__(self, connection: str, charge_point: str, protocol: str, peer: str, at: datetime) -> None:
+        self.connection = connection
+        self.charge_point = charge_point
+        self.closed = False
+
+    def close(self, at: datetime) -> None:
+        if not self.closed:
+            self._closed(charge_point=self.charge_point, at=at)
+
+    @event("Closed")
+    def _closed(self, charge_point: str, at: datetime) -> None:
+        self.closed = True

@@ -1,4 +1,4 @@
-"""A pulling projection runner: reads the ledger's notification log page by page.
+"""A pulling projection runner: reads an application's notification log page by page.
 
 eventsourcing's SQLite recorder cannot be subscribed to, so the runner pulls, on both
 backends. It is woken by the group committer after each commit (and polls once a second for
@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 
-from ledger.application import Ledger
 from projections.view import Cursor, View
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,11 @@ class Status:
 
 class Runner:
     def __init__(
-        self, name: str, ledger: Ledger, view: View, topics: tuple[str, ...], apply: Apply,
+        self, name: str, app: Application[Any], view: View, topics: tuple[str, ...], apply: Apply,
         *, page: int = 1000,
     ) -> None:
         self.name = name
-        self.ledger = ledger
+        self.app = app
         self.view = view
         self.topics = topics
         self.apply = apply
@@ -55,21 +55,21 @@ class Runner:
         return self.view.max_tracking_id(self.name) or 0
 
     def status(self) -> Status:
-        return Status(self.name, self.position(), self.ledger.recorder.max_notification_id() or 0)
+        return Status(self.name, self.position(), self.app.recorder.max_notification_id() or 0)
 
     def run_once(self) -> int:
         """Apply the next page; returns how many notifications the position advanced by."""
-        head = self.ledger.recorder.max_notification_id() or 0
+        head = self.app.recorder.max_notification_id() or 0
         start = self.position()
         if start >= head:
             return 0
         stop = min(head, start + self.page * 20)
-        notifications = self.ledger.recorder.select_notifications(
+        notifications = self.app.recorder.select_notifications(
             start=start + 1, limit=self.page, stop=stop, topics=self.topics
         )
         # A full page may end before `stop`; otherwise everything up to `stop` was read.
         reached = notifications[-1].id if len(notifications) == self.page else stop
-        decoded = [(n.id, self.ledger.mapper.to_domain_event(n)) for n in notifications]
+        decoded = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
         with self.view.transaction() as cur:
             if self._locked_position(cur) != start:
                 return 0  # another runner applied this page first
@@ -107,6 +107,8 @@ class Runner:
 
     def wait(self, notification_id: int, timeout: float = 5.0) -> None:
         """Read-after-write: return once the view has applied up to `notification_id`."""
+        if notification_id <= 0:
+            return
         self._wake.set()
         self.view.wait(self.name, notification_id, timeout=timeout)
 

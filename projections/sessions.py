@@ -11,13 +11,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledger.sessions import OCPP16, ChargingSession
-from projections.view import Cursor, View
+from projections.view import Cursor, View, topics
 
 NAME = "sessions"
-TOPICS = tuple(
-    f"{ChargingSession.__module__}:ChargingSession.{kind}"
-    for kind in ("Opened", "Started", "Updated", "Ended")
-)
+TOPICS = topics(ChargingSession, "Opened", "Started", "Updated", "Ended")
 ENERGY = "Energy.Active.Import.Register"
 _MULTIPLIER = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 
@@ -25,7 +22,7 @@ COLUMNS = (
     "session_id", "charge_point", "protocol", "transaction_id", "state", "connector_id",
     "evse_id", "id_token", "id_token_type", "authorization_status", "started_at", "ended_at",
     "meter_start_wh", "meter_stop_wh", "energy_wh", "stop_reason", "readings",
-    "after_end_readings", "events",
+    "after_end_readings", "events", "opened_position",
 )
 _UPSERT = (
     f"INSERT INTO rm_sessions ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
@@ -58,11 +55,11 @@ def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None
             row = dict(zip(COLUMNS, found))
             rows[row["session_id"]] = row
     evidence: list[tuple[Any, ...]] = []
-    for _, event in notifications:
+    for position, event in notifications:
         session_id = str(event.originator_id)
         found = rows.get(session_id)
         if type(event).__name__ == "Opened":
-            row = rows[session_id] = _opened(session_id, event)
+            row = rows[session_id] = _opened(session_id, event, position)
         elif found is None:
             raise RuntimeError(f"session {session_id}: event before Opened")
         else:
@@ -78,7 +75,7 @@ def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None
     cur.executemany(_EVIDENCE, evidence)
 
 
-def _opened(session_id: str, event: Any) -> dict[str, Any]:
+def _opened(session_id: str, event: Any, position: int) -> dict[str, Any]:
     row = dict.fromkeys(COLUMNS)
     row.update(
         session_id=session_id,
@@ -88,6 +85,7 @@ def _opened(session_id: str, event: Any) -> dict[str, Any]:
         state="opened",
         readings=0,
         after_end_readings=0,
+        opened_position=position,
     )
     return row
 

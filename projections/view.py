@@ -12,13 +12,19 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from ledger.store import SQLITE, Database
+
+
+def topics(cls: type[Any], *events: str) -> tuple[str, ...]:
+    """The notification topics of an aggregate's events, for a runner to select."""
+    return tuple(f"{cls.__module__}:{cls.__qualname__}.{name}" for name in events)
 
 
 class View(TrackingRecorder):
@@ -103,6 +109,15 @@ class View(TrackingRecorder):
             cur.execute("DELETE FROM projection_tracking WHERE projection = %s", (projection,))
 
 
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # UTC always, so that ISO 8601 text compares in time order.
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    return value
+
+
 class Cursor:
     """Just enough of DB-API over sqlite3 and psycopg, with one placeholder style."""
 
@@ -118,10 +133,7 @@ class Cursor:
         if not self._sqlite:
             return params
         # SQLite keeps times as ISO 8601 text and decimals as text, like the PostgreSQL text.
-        return [
-            p.isoformat() if isinstance(p, datetime) else str(p) if isinstance(p, Decimal) else p
-            for p in params
-        ]
+        return [_sqlite_value(p) for p in params]
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Cursor:
         self._cur = self._conn.execute(self._sql(statement), self._params(params))

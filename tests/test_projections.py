@@ -43,9 +43,13 @@ class Message:
         raise exc
 
 
-def charge(services: Services, charge_point: str, meter_start: int, readings: list[str], meter_stop: int) -> int:
+def charge(
+    services: Services, charge_point: str, meter_start: int, readings: list[str], meter_stop: int,
+    *, id_tag: str = "TAG", started: str = "2026-11-24T10:00:00Z",
+) -> int:
     run = services.committer.run_now
-    tx, _ = run(Message(charge_point, transactions.start_transaction_16, START | {"meterStart": meter_start}))
+    start = START | {"meterStart": meter_start, "idTag": id_tag, "timestamp": started}
+    tx, _ = run(Message(charge_point, transactions.start_transaction_16, start))
     for i, value in enumerate(readings):
         run(Message(charge_point, transactions.meter_values_16, {
             "connectorId": 1, "transactionId": tx,
@@ -120,7 +124,8 @@ def test_runners_racing_apply_each_event_once(database: Database) -> None:
     try:
         for i in range(4):
             charge(services, f"CP{i}", 0, [str(n) for n in range(1, 6)], 10)
-        first, second = (build_runners(database, services.ledger)["sessions"] for _ in range(2))
+        sets = [build_runners(database, services.ledger, services.registry) for _ in range(2)]
+        first, second = (runners["sessions"] for runners in sets)
         for runner in (first, second):
             runner.page = 3  # many small pages, so the two interleave
         threads = [threading.Thread(target=r.catch_up) for r in (first, second)]
@@ -131,8 +136,9 @@ def test_runners_racing_apply_each_event_once(database: Database) -> None:
         with first.view.reading() as cur:
             counts = cur.execute("SELECT readings, events FROM rm_sessions").fetchall()
         assert sorted(tuple(c) for c in counts) == [(5, 8)] * 4
-        first.view.close()
-        second.view.close()
+        for runners in sets:
+            for runner in runners.values():
+                runner.view.close()
     finally:
         services.close()
 

@@ -11,6 +11,8 @@ import asyncio
 import base64
 import binascii
 import logging
+from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import WebSocket
@@ -25,6 +27,7 @@ from api.ocpp.connection import (
     replayable,
 )
 from api.services import Services
+from ledger.commands import CloseConnection, OpenConnection
 from ledger.frames import FrameLog
 from ledger.registry import verify_password
 from ledger.values import digest, parse_exact
@@ -96,7 +99,11 @@ class OcppEndpoint:
             log.info("%s reconnected; closing its previous connection", charge_point_id)
             asyncio.ensure_future(_close_quietly(previous._connection))
         log.info("%s connected (%s) from %s", charge_point_id, subprotocol, peer)
+        committer = self.services.committer
         try:
+            await asyncio.wrap_future(committer.submit(OpenConnection(
+                connection.connection_id, charge_point_id, subprotocol, peer, datetime.now(UTC)
+            )))
             await connection.start()
         except Disconnected:
             pass
@@ -107,6 +114,14 @@ class OcppEndpoint:
             if self.connections.get(charge_point_id) is connection:
                 del self.connections[charge_point_id]
             log.info("%s disconnected", charge_point_id)
+            closed = committer.submit(CloseConnection(connection.connection_id, datetime.now(UTC)))
+            closed.add_done_callback(_log_failure)
+
+    async def disconnect(self, charge_point_id: str) -> None:
+        """Close the station's connection in this process, if it has one (after a disable)."""
+        connection = self.connections.get(charge_point_id)
+        if connection is not None:
+            await _close_quietly(connection._connection, code=1008)
 
     def _recent_answers(
         self, charge_point_id: str, window: int = 2 * RECENT_CALLS
@@ -189,3 +204,8 @@ async def _close_quietly(websocket: Any, code: int = 1000) -> None:
         await websocket.close(code=code)
     except Exception:  # noqa: BLE001 - already closed is fine
         pass
+
+
+def _log_failure(future: Future[None]) -> None:
+    if future.exception() is not None:
+        log.error("could not record a closed connection: %s", future.exception())

@@ -1,0 +1,291 @@
+"""Request and response bodies. Requests forbid unknown fields; every response has a model,
+so the OpenAPI document says exactly what comes back. Energy is an exact decimal, sent as a
+JSON string; times are UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from api.http.paging import UtcTime
+
+
+def _utc_out(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Time = Annotated[datetime, AfterValidator(_utc_out)]
+Text200 = Annotated[str, StringConstraints(max_length=200)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- charge points ----------------------------------------------------------------------------
+
+ChargePointName = Annotated[
+    str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9*\-_=+|@.]+$")
+]
+Password = Annotated[str, StringConstraints(min_length=16, max_length=40)]
+
+
+class ChargePointIn(In):
+    id: ChargePointName = Field(description="The identity in the station's OCPP URL")
+    password: Password | None = Field(None, description="Basic-auth password (security profile 1/2)")
+    label: Text200 = ""
+    location: Text200 = ""
+
+
+class ChargePointPatch(In):
+    label: Text200 | None = None
+    location: Text200 | None = None
+    disabled: StrictBool | None = Field(None, description="A disabled station's connections are refused")
+
+
+class PasswordIn(In):
+    password: Password | None = Field(None, description="Omit to have a random one generated")
+
+
+class PasswordOut(BaseModel):
+    password: str = Field(description="Shown once: configure it as the station's AuthorizationKey")
+
+
+class Connector(BaseModel):
+    evse_id: int = Field(description="OCPP 1.6 has no EVSE: its connector id stands for both")
+    connector_id: int
+    status: str
+    error_code: str | None
+    vendor_error_code: str | None
+    info: str | None
+    station_time: str | None
+    received_at: Time
+
+
+class ChargePointStatus(BaseModel):
+    connected: bool
+    protocol: str | None
+    connected_at: Time | None
+    disconnected_at: Time | None
+    last_seen_at: Time | None
+    last_boot_at: Time | None
+    boot_reason: str | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    firmware_status: str | None
+    last_heartbeat_at: Time | None
+    last_error: str | None
+    last_error_at: Time | None
+    frames_in: int
+    frames_out: int
+    call_errors: int
+    connectors: list[Connector]
+
+
+class ChargePointOut(BaseModel):
+    id: str
+    label: str
+    location: str
+    disabled: bool
+    has_password: bool
+    registered_at: Time
+    status: ChargePointStatus
+
+
+# -- customers and id tags --------------------------------------------------------------------
+
+
+class Address(In):
+    street: Text200 = ""
+    postal_code: Annotated[str, StringConstraints(max_length=20)] = ""
+    city: Text200 = ""
+    country: Annotated[str, StringConstraints(pattern=r"^([A-Z]{2})?$")] = ""
+
+
+class CustomerIn(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    kind: Literal["person", "company"] = "person"
+    email: Text200 = ""
+    billing_address: Address = Address()
+    vat_id: Annotated[str, StringConstraints(max_length=15)] = ""
+    language: Literal["de", "en"] = "de"
+
+
+class CustomerPatch(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    kind: Literal["person", "company"] | None = None
+    email: Text200 | None = None
+    billing_address: Address | None = None
+    vat_id: Annotated[str, StringConstraints(max_length=15)] | None = None
+    language: Literal["de", "en"] | None = None
+
+
+class CustomerOut(BaseModel):
+    id: UUID
+    name: str
+    kind: str
+    email: str
+    billing_address: dict[str, str]
+    vat_id: str
+    language: str
+    created_at: Time
+
+
+TokenKind = Literal["rfid", "emaid", "app", "other"]
+
+
+class IdTagIn(In):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        description="RFID uid, eMAID or app token, as the station sends it"
+    )
+    kind: TokenKind | None = None
+    label: Text200 | None = None
+    valid_from: UtcTime | None = Field(None, description="Inclusive; omitted: since always")
+    valid_until: UtcTime | None = Field(None, description="Exclusive; omitted: until further notice")
+
+
+class IdTagPatch(In):
+    blocked: StrictBool | None = None
+    kind: TokenKind | None = None
+    label: Text200 | None = None
+    end_assignment_at: UtcTime | None = Field(
+        None, description="End the open-ended assignment at this time (the card was handed back)"
+    )
+
+
+class AssignmentOut(BaseModel):
+    customer_id: UUID
+    valid_from: Time | None
+    valid_until: Time | None
+
+
+class IdTagOut(BaseModel):
+    id: UUID
+    token: str
+    kind: str
+    label: str
+    blocked: bool
+    expires_at: Time | None
+    created_at: Time
+    assignments: list[AssignmentOut]
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+
+class SessionOut(BaseModel):
+    id: UUID
+    charge_point: str
+    protocol: str
+    transaction_id: str
+    state: Literal["opened", "active", "ended"]
+    connector_id: int | None
+    evse_id: int | None
+    id_token: str | None
+    id_token_type: str | None
+    authorization_status: str | None
+    customer_id: UUID | None
+    started_at: Time | None = Field(description="The station's time, UTC")
+    ended_at: Time | None
+    meter_start_wh: Decimal | None
+    meter_stop_wh: Decimal | None
+    energy_wh: Decimal | None = Field(description="meter stop - meter start, unsigned readings")
+    stop_reason: str | None
+    readings: int
+    after_end_readings: int
+
+
+class FrameRefOut(BaseModel):
+    charge_point: str
+    seq: int
+    hash: str
+
+
+class SessionEventOut(BaseModel):
+    version: int
+    kind: str
+    station_time: Time | None
+    after_end: bool
+    meter_values: list[dict[str, Any]]
+    frame: FrameRefOut | None
+
+
+class FrameOut(BaseModel):
+    charge_point: str
+    seq: int
+    received_at: Time
+    direction: Literal["in", "out"]
+    protocol: str
+    message_type: int | None
+    message_id: str | None
+    action: str | None
+    connection: str | None
+    text: str | None
+    binary_base64: str | None
+    prev_hash: str
+    hash: str
+
+
+class SessionDetail(SessionOut):
+    events: list[SessionEventOut]
+    frames: list[FrameOut] = Field(description="The frames behind the events and our answers")
+
+
+# -- quarantine -------------------------------------------------------------------------------
+
+
+class QuarantineOut(BaseModel):
+    id: UUID
+    charge_point: str
+    action: str
+    protocol: str
+    message_id: str
+    transaction_id: str | None
+    reason: str
+    frame_seq: int
+    frame_hash: str
+    quarantined_at: Time
+    resolved: bool
+    resolution: str | None
+    note: str | None
+    resolved_by: str | None
+    resolved_at: Time | None
+
+
+class ResolveIn(In):
+    resolution: Literal["dismissed", "corrected", "accepted"]
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+# -- API keys ---------------------------------------------------------------------------------
+
+
+class ApiKeyIn(In):
+    name: Text200 = ""
+    role: Literal["admin", "auditor", "accountant", "customer"]
+    customer_id: UUID | None = Field(None, description="Required for, and only for, a customer key")
+    expires_at: UtcTime | None = None
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    customer_id: UUID | None
+    expires_at: Time | None
+    revoked: bool
+    created_at: Time
+
+
+class ApiKeyCreated(ApiKeyOut):
+    token: str = Field(description="Shown once; only its hash is stored")

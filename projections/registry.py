@@ -1,0 +1,123 @@
+"""The registry read model: charge points, customers, id tags with their assignment periods,
+and API keys (never their hashes), from the `Registry` application's events.
+
+Registry events are few (an operator's changes), so each is applied with its own statements.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ledger.registry import ApiKey, ChargePoint, Customer, IdTag
+from projections.view import Cursor, View, topics
+
+NAME = "registry"
+TOPICS = (
+    topics(ChargePoint, "Registered", "PasswordSet", "Disabled", "Enabled", "Described")
+    + topics(Customer, "Registered", "Updated")
+    + topics(IdTag, "Added", "Blocked", "Unblocked", "Described", "Assigned", "AssignmentEnded")
+    + topics(ApiKey, "Issued", "Revoked")
+)
+
+
+class RegistryView(View):
+    tables = ("rm_charge_points", "rm_customers", "rm_id_tags", "rm_tag_assignments", "rm_api_keys")
+
+
+def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None:
+    for position, event in notifications:
+        owner = type(event).__qualname__.split(".")[0]
+        _APPLY[owner](cur, position, event, type(event).__name__)
+
+
+def _charge_point(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    aggregate_id = str(event.originator_id)
+    if kind == "Registered":
+        cur.execute(
+            "INSERT INTO rm_charge_points (name, aggregate_id, label, location, disabled, "
+            "has_password, registered_at, position) VALUES (%s, %s, '', '', %s, %s, %s, %s)",
+            (event.name, aggregate_id, False, event.password_hash is not None, event.timestamp,
+             position),
+        )
+        return
+    changes: dict[str, Any]
+    if kind == "PasswordSet":
+        changes = {"has_password": event.password_hash is not None}
+    elif kind in ("Disabled", "Enabled"):
+        changes = {"disabled": kind == "Disabled"}
+    else:
+        changes = dict(event.changes)
+    _update(cur, "rm_charge_points", changes, "aggregate_id", aggregate_id)
+
+
+def _customer(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    customer_id = str(event.originator_id)
+    if kind == "Registered":
+        cur.execute(
+            "INSERT INTO rm_customers (customer_id, name, kind, email, billing_address, vat_id, "
+            "language, created_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (customer_id, event.name, event.kind, event.email, _json(event.billing_address),
+             event.vat_id, event.language, event.timestamp, position),
+        )
+        return
+    changes = dict(event.changes)
+    if "billing_address" in changes:
+        changes["billing_address"] = _json(changes["billing_address"])
+    _update(cur, "rm_customers", changes, "customer_id", customer_id)
+
+
+def _id_tag(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    tag_id = str(event.originator_id)
+    if kind == "Added":
+        cur.execute(
+            "INSERT INTO rm_id_tags (tag_id, token, kind, label, blocked, expires_at, created_at, "
+            "position) VALUES (%s, %s, 'other', %s, %s, %s, %s, %s)",
+            (tag_id, event.token, event.label, False, event.expires_at, event.timestamp, position),
+        )
+    elif kind in ("Blocked", "Unblocked"):
+        _update(cur, "rm_id_tags", {"blocked": kind == "Blocked"}, "tag_id", tag_id)
+    elif kind == "Described":
+        _update(cur, "rm_id_tags", dict(event.changes), "tag_id", tag_id)
+    elif kind == "Assigned":
+        token = cur.execute("SELECT token FROM rm_id_tags WHERE tag_id = %s", (tag_id,)).fetchone()[0]
+        cur.execute(
+            "INSERT INTO rm_tag_assignments (tag_id, event_version, token, customer_id, "
+            "valid_from, valid_until) VALUES (%s, %s, %s, %s, %s, %s)",
+            (tag_id, event.originator_version, token, event.customer_id, event.valid_from,
+             event.valid_until),
+        )
+    elif kind == "AssignmentEnded":
+        cur.execute(
+            "UPDATE rm_tag_assignments SET valid_until = %s WHERE tag_id = %s AND customer_id = %s "
+            "AND valid_until IS NULL",
+            (event.valid_until, tag_id, event.customer_id),
+        )
+
+
+def _api_key(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    if kind == "Issued":
+        cur.execute(
+            "INSERT INTO rm_api_keys (key_id, aggregate_id, name, role, customer_id, expires_at, "
+            "revoked, created_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (event.key_id, str(event.originator_id), event.name, event.role, event.customer_id,
+             event.expires_at, False, event.timestamp, position),
+        )
+    else:
+        _update(cur, "rm_api_keys", {"revoked": True}, "aggregate_id", str(event.originator_id))
+
+
+_APPLY = {"ChargePoint": _charge_point, "Customer": _customer, "IdTag": _id_tag, "ApiKey": _api_key}
+
+
+def _update(cur: Cursor, table: str, changes: dict[str, Any], key: str, value: str) -> None:
+    if changes:
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        cur.execute(
+            f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608 - our own names
+            (*changes.values(), value),
+        )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
