@@ -241,8 +241,13 @@ QUARANTINE_COLUMNS = (
 def list_quarantine(
     cur: Cursor, *, limit: int, before: int | None = None, charge_point: str | None = None,
     resolved: bool | None = None, entry_id: str | None = None,
+    quarantined_from: datetime | None = None, quarantined_to: datetime | None = None,
 ) -> list[dict[str, Any]]:
     where = Filter()
+    if quarantined_from is not None:
+        where.add("quarantined_at >= %s", quarantined_from)
+    if quarantined_to is not None:
+        where.add("quarantined_at < %s", quarantined_to)
     if before is not None:
         where.add("position < %s", before)
     if charge_point is not None:

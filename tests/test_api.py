@@ -318,6 +318,7 @@ def test_quarantine_is_listed_and_resolved_by_a_new_event(api: Api) -> None:
     api.services.wait_for_read_models()
     listed = api.get("/v1/quarantine", admin, resolved="false").json()["items"]
     assert [e["id"] for e in listed] == [str(entry_id)] and listed[0]["reason"] == "unknown transaction"
+    assert api.get("/v1/quarantine", admin, **{"from": "2999-01-01T00:00:00Z"}).json()["items"] == []
     path = f"/v1/quarantine/{entry_id}/resolution"
     resolved = api.post(path, admin, {"resolution": "dismissed", "note": "test frame"})
     assert resolved.status_code == 200, resolved.text

@@ -13,6 +13,8 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import ChargePoint as Client201
 from ocpp.v201 import call as call201
 
+from api.services import Services
+from api.settings import Settings
 from tests.conftest import Server
 from tests.test_ocpp_e2e import run, with_client
 
@@ -84,6 +86,25 @@ def test_monitoring_view_and_session_evidence_follow_the_frames(server: Server) 
 
     metrics = http.get("/metrics").text
     assert 'ladebuch_frames_total{direction="in"} 8.0' in metrics
+
+    # Rebuilt from event 0 by the CLI while the server runs, every read model has the same rows.
+    before = read_models(server)
+    rebuilt = server.cli("projections", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert read_models(server) == before
+
+
+def read_models(server: Server) -> dict[str, list[tuple[str, ...]]]:
+    services = Services.build(Settings(database_url=server.database.url))
+    try:
+        tables = [t for runner in services.projections.values() for t in runner.view.tables]
+        with services.reading() as cur:
+            return {
+                table: sorted(tuple(map(str, row)) for row in cur.execute(f"SELECT * FROM {table}").fetchall())
+                for table in tables
+            }
+    finally:
+        services.close()
 
 
 def test_disabling_a_charge_point_closes_its_connection(server: Server) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.http import paging, problems
 from api.http.models import QuarantineOut, ResolveIn
-from api.http.paging import CursorParam, Limit, Page
+from api.http.paging import CursorParam, FromParam, Limit, Page, ToParam
 from api.http.problems import Problem
 from api.http.security import (
     Admin,
@@ -42,13 +42,15 @@ def _one(svc: Services, entry_id: UUID) -> QuarantineOut:
 def list_entries(
     request: Request, _: StaffReader, limit: Limit = 50, cursor: CursorParam = None,
     charge_point: Annotated[str | None, Query(max_length=48)] = None,
-    resolved: bool | None = None,
+    resolved: bool | None = None, from_: FromParam = None, to: ToParam = None,
 ) -> Page[QuarantineOut]:
-    """Newest first."""
+    """Newest first; `from`/`to` select by when the message was quarantined."""
+    paging.check_range(from_, to)
     before = paging.decode(KIND, cursor, int)
     with services(request).reading() as cur:
         rows = queries.list_quarantine(
-            cur, limit=limit + 1, before=before, charge_point=charge_point, resolved=resolved
+            cur, limit=limit + 1, before=before, charge_point=charge_point, resolved=resolved,
+            quarantined_from=from_, quarantined_to=to,
         )
     rows, next_cursor = paging.page(KIND, rows, limit, "position")
     return Page(items=[_out(r) for r in rows], next_cursor=next_cursor)
