@@ -71,6 +71,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
                    keys.router, operations.router):
         app.include_router(router)
     operations.install_metrics(app)
+    app.state.rendered_sessions = sessions.RenderedCache(settings.detail_cache_bytes)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(operations.Measure, api=app)
     return app

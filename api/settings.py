@@ -32,6 +32,8 @@ class Settings:
     ready_max_lag: int = 1000
     # HTTP request bodies larger than this are refused with 413.
     max_body_bytes: int = 1_048_576
+    # Session details kept rendered (bytes); 0 turns the cache off.
+    detail_cache_bytes: int = 32 * 1_048_576
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

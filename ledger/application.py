@@ -21,6 +21,7 @@ from ledger.store import POSTGRESQL, Database
 A = TypeVar("A", bound=Aggregate)
 
 _PAGE = 500
+_KEYS_KEPT = 10_000
 
 
 class _Base(Application[UUID]):
@@ -51,8 +52,14 @@ def _topic(cls: type[Any]) -> str:
 
 
 class Registry(_Base):
-    """Charge points and id tags. Small, read fresh on every use (no cache), so a block or a
-    disable made by another process is seen at once."""
+    """Charge points, customers, id tags and API keys. Small, read fresh on every use, so a
+    block or a disable made by another process is seen at once. API keys, read on every HTTP
+    request, are kept once read; each use checks with one indexed query (no decoding) that no
+    event was stored for the key since, so a revocation by another process counts at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: dict[str, ApiKey] = {}
 
     def register_charge_point(self, name: str, password: str | None = None) -> ChargePoint:
         if self.get_or_none(ChargePoint, ChargePoint.create_id(name)) is not None:
@@ -211,8 +218,16 @@ class Registry(_Base):
         key_id = ApiKey.key_id_of(token)
         if key_id is None:
             return None
-        key = self.get_or_none(ApiKey, ApiKey.create_id(key_id))
-        return key if key is not None and key.accepts(token, now) else None
+        key = self._keys.get(key_id)
+        if key is None or self.recorder.select_events(key.id, gt=key.version, limit=1):
+            # Unknown here, or changed since (revoked): read it from the store.
+            key = self.get_or_none(ApiKey, ApiKey.create_id(key_id))
+            if key is None:
+                return None
+            if len(self._keys) >= _KEYS_KEPT:
+                self._keys.clear()
+            self._keys[key_id] = key
+        return key if key.accepts(token, now) else None
 
 
 class Ledger(_Base):

@@ -379,3 +379,20 @@ def test_every_read_model_rebuilds_to_the_same_rows(api: Api) -> None:
         runner.stop()
         runner.rebuild()
     assert dump() == live
+
+
+def test_a_rendered_detail_follows_new_events_and_a_new_customer(api: Api) -> None:
+    admin = api.key("admin")
+    tx = charge(api.services, "WB1", 0, ["5"], 10, id_tag="LATE")
+    api.services.wait_for_read_models()
+    session_id = api.get("/v1/sessions", admin).json()["items"][0]["id"]
+    first = api.get(f"/v1/sessions/{session_id}", admin).json()
+    assert first["customer_id"] is None and len(first["events"]) == 4
+    customer = api.post("/v1/customers", admin, {"name": "Spät"}).json()["id"]
+    api.post(f"/v1/customers/{customer}/id-tags", admin, {"token": "LATE"})
+    assert api.get(f"/v1/sessions/{session_id}", admin).json()["customer_id"] == customer
+    api.services.committer.run_now(Message("WB1", transactions.meter_values_16, {
+        "connectorId": 1, "transactionId": tx,
+        "meterValue": [{"timestamp": "2026-11-24T12:00:00Z", "sampledValue": [{"value": "11"}]}]}))
+    later = api.get(f"/v1/sessions/{session_id}", admin, fresh="true").json()
+    assert len(later["events"]) == 5 and later["events"][-1]["after_end"] is True

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.security import services
@@ -30,6 +30,8 @@ router = APIRouter(tags=["operations"])
 class Liveness(BaseModel):
     status: str
     connected_charge_points: int
+    committed_batches: int = Field(description="Transactions of this process's group committer")
+    committed_units: int = Field(description="Commands in them")
 
 
 class ReadModel(BaseModel):
@@ -46,7 +48,11 @@ class Readiness(BaseModel):
 
 @router.get("/health", response_model=Liveness)
 def health(request: Request) -> Liveness:
-    return Liveness(status="ok", connected_charge_points=len(request.app.state.ocpp.connections))
+    committer = services(request).committer
+    return Liveness(
+        status="ok", connected_charge_points=len(request.app.state.ocpp.connections),
+        committed_batches=committer.batches, committed_units=committer.units,
+    )
 
 
 @router.get("/health/ready", response_model=Readiness, responses={503: {"model": Readiness}})

@@ -88,7 +88,7 @@ def check_range(start: datetime | None, end: datetime | None) -> None:
 
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A query parameter the operation does not know is a 422, not silently ignored: a typo in
     a filter (`?customer=` for `?customer_id=`) must not return everything unfiltered."""
     route = request.scope.get("route")

@@ -12,13 +12,14 @@ the answer says nothing about whether a particular resource exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.http.problems import Problem
 from api.services import Services
@@ -65,10 +66,12 @@ def _principal(
     return Principal(key.key_id, key.role, key.customer_id)
 
 
-def allow(*roles: str) -> Callable[..., Principal]:
-    """A dependency that authenticates and lets only `roles` through."""
+def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates and lets only `roles` through. The checks that need no
+    I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a round trip
+    through a worker thread per dependency and request."""
 
-    def check(principal: Principal = Depends(_principal)) -> Principal:
+    async def check(principal: Principal = Depends(_principal)) -> Principal:
         if principal.role not in roles:
             raise Problem("forbidden", f"the {principal.role} role may not do this")
         return principal
@@ -82,7 +85,7 @@ StaffReader = Annotated[Principal, Depends(allow(*STAFF_READ))]
 Reader = Annotated[Principal, Depends(allow(*BOOKS_READ, CUSTOMER))]
 
 
-def read_fresh(
+async def read_fresh(
     request: Request,
     fresh: bool = Query(
         False, description="Wait until the read models hold everything stored when the request "
@@ -93,6 +96,6 @@ def read_fresh(
     """Authenticated first: nobody without a key can make the server wait."""
     if fresh:
         try:
-            services(request).wait_for_read_models()
+            await run_in_threadpool(services(request).wait_for_read_models)
         except TimeoutError:
             raise Problem("store-unavailable", "the read models did not catch up in time") from None

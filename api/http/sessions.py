@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from api.http import paging, problems
 from api.http.models import FrameOut, SessionDetail, SessionEventOut, SessionOut
@@ -63,13 +65,22 @@ def _visible(svc: Services, session_id: UUID, principal: Principal) -> dict[str,
 
 
 @router.get("/{session_id}", response_model=SessionDetail)
-def get_session(
-    request: Request, session_id: UUID, principal: Reader
-) -> SessionDetail:
+def get_session(request: Request, principal: Reader, session_id: UUID) -> Response:
     """The session with every event (meter values as the station sent them, exact) and the
     frames they came from, each followed by our answer."""
     svc = services(request)
     row = _visible(svc, session_id, principal)
+    rendered: RenderedCache = request.app.state.rendered_sessions
+    # The customer is decided at read time (tag assignments), so it is part of the key.
+    key = (str(session_id), int(row["events"]), row["customer_id"])
+    body = rendered.get(key)
+    if body is None:
+        body = _detail(svc, session_id, row).model_dump_json().encode()
+        rendered.put(key, body)
+    return Response(body, media_type="application/json")
+
+
+def _detail(svc: Services, session_id: UUID, row: dict[str, Any]) -> SessionDetail:
     events = []
     refs: list[int] = []
     for event in svc.ledger.session_events(session_id):
@@ -87,6 +98,35 @@ def get_session(
     return SessionDetail.model_validate(
         {**_out(row), "events": events, "frames": [FrameOut.model_validate(f) for f in frames]}
     )
+
+
+class RenderedCache:
+    """Session details as sent, by (session, number of events, customer). Evidence is never
+    edited, so a detail changes only when the session gets a new event or another customer,
+    and then its key changes: an entry can never be stale. Bounded by bytes, least recently used dropped first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._bytes = 0
+        self._items: OrderedDict[tuple[str, int, str | None], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, str | None]) -> bytes | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, int, str | None], body: bytes) -> None:
+        with self._lock:
+            if key in self._items or len(body) > self.max_bytes:
+                return
+            self._items[key] = body
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
 
 
 def _frames(svc: Services, charge_point: str, seqs: list[int]) -> list[dict[str, Any]]:
