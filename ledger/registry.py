@@ -95,10 +95,7 @@ class ChargePoint(Aggregate):
 
     def describe(self, *, label: str | None = None, location: str | None = None) -> None:
         """Change what people call it and where it is; only what changes makes an event."""
-        changes = {
-            k: v for k, v in (("label", label), ("location", location))
-            if v is not None and v != getattr(self, k, "")
-        }
+        changes = _changes(self, label=label, location=location)
         for value in changes.values():
             _check_text(value, 200)
         if changes:
@@ -202,10 +199,7 @@ class IdTag(Aggregate):
             raise InvalidValue(f"an id tag's kind is one of {', '.join(TOKEN_KINDS)}")
         if label is not None:
             _check_text(label, 200)
-        changes = {
-            k: v for k, v in (("label", label), ("kind", kind))
-            if v is not None and v != getattr(self, k)
-        }
+        changes = _changes(self, label=label, kind=kind)
         if changes:
             self._described(changes=changes)
 
@@ -271,6 +265,11 @@ class IdTag(Aggregate):
 
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _changes(aggregate: Aggregate, **values: str | None) -> dict[str, str]:
+    """The given values that differ from the aggregate's (None: leave as it is)."""
+    return {k: v for k, v in values.items() if v is not None and v != getattr(aggregate, k)}
 
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
