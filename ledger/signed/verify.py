@@ -1,0 +1,495 @@
+"""One signed record in, one verdict out: never an exception, whatever the input.
+
+`examine` takes signed data as it arrived (plain OCMF, hex, base64, the OCA JSON wrapper, an Alfen
+line, an SML-based format) with the key that came along (a claim) and the keys the operator
+registered for that meter (the trust anchors), and returns a `Verdict`:
+
+- `verified`: the signature holds against a registered key;
+- `claimed-key-only`: it holds, but only against the key that came with the data;
+- `invalid`: it does not hold, or the data is not readable as the format it claims to be;
+- `no-key`: readable, but there is no key to check it against;
+- `unsupported`: a format we recognise but do not verify yet (EDL40, ISA-EDL40, EMH/Mennekes XML,
+  signature methods outside the OCMF specification);
+- `no-signed-data`: nothing signed in it.
+
+A record is identified by SHA-256 of the bytes its signature covers, so the same reading sent in
+MeterValues and again in StopTransaction is one record, while a re-encoded signature (ECDSA is
+malleable) is not a new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from ledger.signed import alfen, ocmf
+from ledger.signed.curves import NotAPoint, curve_named, raw_to_der, verifier
+from ledger.signed.keys import KeyFormatError, PublicKey, parse_public_key
+
+MAX_SIGNED_TEXT = 128 * 1024
+_HEX = re.compile(r"[0-9A-Fa-f\s]+")
+_SML_START = bytes.fromhex("1b1b1b1b01010101")
+
+
+class Signature(StrEnum):
+    VERIFIED = "verified"
+    CLAIMED_KEY_ONLY = "claimed-key-only"
+    INVALID = "invalid"
+    NO_KEY = "no-key"
+    UNSUPPORTED = "unsupported"
+    NO_SIGNED_DATA = "no-signed-data"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    format: str
+    signature: Signature
+    reason: str | None = None
+    record_id: str | None = None  # SHA-256 (hex) of the signed bytes
+    signed_data: str | None = None  # the record as the Transparenzsoftware reads it (OCMF|...|...)
+    method: str | None = None
+    key_source: str | None = None  # "registered" or "claimed": the key the signature held against
+    key_fingerprint: str | None = None
+    key_spki_hex: str | None = None
+    claimed_key_fingerprint: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def signature_holds(self) -> bool:
+        return self.signature in (Signature.VERIFIED, Signature.CLAIMED_KEY_ONLY)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "signature": str(self.signature),
+            "reason": self.reason,
+            "record_id": self.record_id,
+            "method": self.method,
+            "key": None
+            if self.key_fingerprint is None
+            else {
+                "source": self.key_source,
+                "fingerprint": self.key_fingerprint,
+                "spki_hex": self.key_spki_hex,
+            },
+            "claimed_key_fingerprint": self.claimed_key_fingerprint,
+            "fields": self.fields,
+            "readings": self.readings,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "signed_data": self.signed_data,
+        }
+
+
+def examine(
+    data: str | bytes | None,
+    claimed_key: str | None = None,
+    registered_keys: Sequence[PublicKey] = (),
+) -> Verdict:
+    try:
+        return _examine(data, claimed_key, registered_keys)
+    except RecursionError:
+        return Verdict("unknown", Signature.INVALID, "the signed data is nested too deeply")
+
+
+def _examine(
+    data: str | bytes | None, claimed_key: str | None, registered: Sequence[PublicKey]
+) -> Verdict:
+    if data is None or (isinstance(data, str | bytes) and not data.strip()):
+        return Verdict("none", Signature.NO_SIGNED_DATA, "no signed data")
+    if not isinstance(data, str | bytes):
+        return Verdict("unknown", Signature.INVALID, "the signed data is not text")
+    if len(data) > MAX_SIGNED_TEXT:
+        return Verdict(
+            "unknown",
+            Signature.INVALID,
+            f"the signed data is longer than {MAX_SIGNED_TEXT} characters",
+        )
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    unwrapped = unwrap(raw.strip(), claimed_key)
+    if isinstance(unwrapped, Verdict):
+        return unwrapped
+    record, claimed = unwrapped
+    if record.startswith(b"OCMF|"):
+        return _examine_ocmf(record, claimed, registered)
+    if record.startswith(b"AP;"):
+        return _examine_alfen(record, registered)
+    return Verdict("unknown", Signature.INVALID, "not a signed meter value format we know")
+
+
+def unwrap(
+    raw: bytes, claimed_key: str | None, depth: int = 0
+) -> tuple[bytes, str | None] | Verdict:
+    """The record itself, out of the JSON wrapper, hex or base64 it came in; or a verdict on why not."""
+    if raw.startswith((b"OCMF|", b"AP;")):
+        return raw, claimed_key
+    if depth > 2:
+        return Verdict("unknown", Signature.INVALID, "the signed data is wrapped too many times")
+    if raw.startswith(b"{"):
+        return _unwrap_json(raw, claimed_key, depth)
+    if raw.startswith(b"<"):
+        if b"signedMeterValue" in raw[:200] or b"<?xml" in raw[:10]:
+            return Verdict(
+                "EMH/Mennekes XML", Signature.UNSUPPORTED, "format not supported yet: SML-based XML"
+            )
+        return Verdict("unknown", Signature.INVALID, "unrecognised XML")
+    text = raw.decode("ascii", "replace")
+    if _HEX.fullmatch(text):
+        compact = "".join(text.split())
+        if compact[:16].lower() == _SML_START.hex():
+            return Verdict(
+                "SML/EDL40",
+                Signature.UNSUPPORTED,
+                "format not supported yet: SML (EDL40, ISA-EDL40)",
+            )
+        if len(compact) % 2 == 0:
+            decoded = bytes.fromhex(compact)
+            if decoded.startswith((b"OCMF|", b"AP;", b"{")):
+                return unwrap(decoded.strip(), claimed_key, depth + 1)
+    try:
+        decoded = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return Verdict("unknown", Signature.INVALID, "not a signed meter value format we know")
+    if decoded.startswith(_SML_START):
+        return Verdict(
+            "SML/EDL40", Signature.UNSUPPORTED, "format not supported yet: SML (EDL40, ISA-EDL40)"
+        )
+    if decoded.startswith((b"OCMF|", b"AP;", b"{", b"<")):
+        return unwrap(decoded.strip(), claimed_key, depth + 1)
+    return Verdict("unknown", Signature.INVALID, "not a signed meter value format we know")
+
+
+def _unwrap_json(
+    raw: bytes, claimed_key: str | None, depth: int
+) -> tuple[bytes, str | None] | Verdict:
+    # The OCA application note's wrapper: {"signedMeterData", "publicKey", "encodingMethod", ...}
+    try:
+        wrapper = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return Verdict("unknown", Signature.INVALID, "the signed data wrapper is not valid JSON")
+    if not isinstance(wrapper, dict) or not isinstance(wrapper.get("signedMeterData"), str):
+        return Verdict(
+            "unknown", Signature.INVALID, "the JSON wrapper has no signedMeterData string"
+        )
+    method = wrapper.get("encodingMethod")
+    if isinstance(method, str) and method.upper() not in ("OCMF", "ALFEN", ""):
+        return Verdict(method, Signature.UNSUPPORTED, f"format not supported yet: {method}")
+    key = wrapper.get("publicKey")
+    return unwrap(
+        wrapper["signedMeterData"].strip().encode("utf-8"),
+        key if isinstance(key, str) and key.strip() else claimed_key,
+        depth + 1,
+    )
+
+
+def _claimed(claimed_key: str | None) -> tuple[PublicKey | None, str | None]:
+    if claimed_key is None or not claimed_key.strip():
+        return None, None
+    try:
+        return parse_public_key(claimed_key), None
+    except KeyFormatError as error:
+        return None, f"the key that came with the data is unreadable: {error}"
+
+
+def _decide(
+    format_: str,
+    curve_name: str,
+    signature_der: bytes,
+    message: bytes,
+    claimed: PublicKey | None,
+    registered: Iterable[PublicKey],
+) -> tuple[Signature, str | None, PublicKey | None, str | None]:
+    """(verdict, reason, the key it held against, "registered"/"claimed")."""
+    curve = curve_named(curve_name)
+    assert curve is not None
+    registered = list(registered)
+    for key in registered:
+        if _holds(curve, key, signature_der, message):
+            return Signature.VERIFIED, None, key, "registered"
+    if registered:
+        if claimed is not None and _holds(curve, claimed, signature_der, message):
+            return (
+                Signature.INVALID,
+                "holds only against the claimed key, not the registered one",
+                None,
+                None,
+            )
+        return (
+            Signature.INVALID,
+            "the signature does not verify against the registered key",
+            None,
+            None,
+        )
+    if claimed is None:
+        return Signature.NO_KEY, "no registered key and no key with the data", None, None
+    if _holds(curve, claimed, signature_der, message):
+        return (
+            Signature.CLAIMED_KEY_ONLY,
+            "verified only against the key that came with the data",
+            claimed,
+            "claimed",
+        )
+    return Signature.INVALID, f"the signature does not verify ({format_}, {curve.name})", None, None
+
+
+def _holds(curve: Any, key: PublicKey, signature_der: bytes, message: bytes) -> bool:
+    try:
+        return verifier(curve, key.point)(signature_der, message)
+    except NotAPoint:
+        return False
+
+
+def _examine_ocmf(
+    record: bytes, claimed_key: str | None, registered: Sequence[PublicKey]
+) -> Verdict:
+    try:
+        parsed = ocmf.parse(record)
+    except ocmf.OcmfError as error:
+        return Verdict("OCMF", Signature.INVALID, str(error))
+    record_id = hashlib.sha256(parsed.payload_bytes).hexdigest()
+    signed_text = record.decode("utf-8", "replace")
+    base: dict[str, Any] = {
+        "format": "OCMF",
+        "record_id": record_id,
+        "signed_data": signed_text,
+        "method": parsed.signature_method,
+    }
+    try:
+        fields = _ocmf_fields(parsed)
+        readings = ocmf.readings(parsed)
+    except ocmf.OcmfError as error:
+        return Verdict(signature=Signature.INVALID, reason=str(error), **base)
+    reading_json = [_reading_json(r) for r in readings]
+    checks = ocmf_checks(parsed, readings)
+    common: dict[str, Any] = {**base, "fields": fields, "readings": reading_json, "checks": checks}
+    method = parsed.signature_method
+    parts = method.split("-")
+    curve = (
+        curve_named(parts[1])
+        if len(parts) == 3 and parts[0] == "ECDSA" and parts[2] == "SHA256"
+        else None
+    )
+    if curve is None:
+        return Verdict(
+            signature=Signature.UNSUPPORTED,
+            reason=f"signature method {method!r} is not one of the OCMF specification",
+            **common,
+        )
+    claimed, claim_problem = _claimed(claimed_key)
+    claimed_fp = claimed.fingerprint if claimed else None
+    sd = parsed.signature.get("SD")
+    if not isinstance(sd, str) or not sd:
+        return Verdict(
+            signature=Signature.INVALID,
+            reason="no signature (SD)",
+            claimed_key_fingerprint=claimed_fp,
+            **common,
+        )
+    if parsed.signature_mime.lower() != "application/x-der":
+        return Verdict(
+            signature=Signature.INVALID,
+            reason=f"signature mime type {parsed.signature_mime!r} is not application/x-der",
+            claimed_key_fingerprint=claimed_fp,
+            **common,
+        )
+    try:
+        encoding = parsed.signature_encoding.lower()
+        if encoding == "hex":
+            signature = bytes.fromhex(sd)
+        elif encoding == "base64":
+            signature = base64.b64decode(sd, validate=True)
+        else:
+            return Verdict(
+                signature=Signature.INVALID,
+                reason=f"unknown signature encoding {parsed.signature_encoding!r}",
+                claimed_key_fingerprint=claimed_fp,
+                **common,
+            )
+    except (binascii.Error, ValueError):
+        return Verdict(
+            signature=Signature.INVALID,
+            reason=f"SD is not valid {encoding}",
+            claimed_key_fingerprint=claimed_fp,
+            **common,
+        )
+    if claim_problem and not registered:
+        return Verdict(signature=Signature.NO_KEY, reason=claim_problem, **common)
+    verdict, reason, key, source = _decide(
+        "OCMF", curve.name, signature, parsed.payload_bytes, claimed, registered
+    )
+    return Verdict(
+        signature=verdict,
+        reason=reason,
+        key_source=source,
+        key_fingerprint=key.fingerprint if key else None,
+        key_spki_hex=key.spki(curve.name).hex().upper() if key else None,
+        claimed_key_fingerprint=claimed_fp,
+        **common,
+    )
+
+
+def _ocmf_fields(parsed: ocmf.Ocmf) -> dict[str, Any]:
+    payload = parsed.payload
+    wanted = (
+        "FV",
+        "GI",
+        "GS",
+        "GV",
+        "PG",
+        "MV",
+        "MM",
+        "MS",
+        "MF",
+        "IS",
+        "IL",
+        "IF",
+        "IT",
+        "ID",
+        "TT",
+        "CF",
+        "CT",
+        "CI",
+        "LC",
+    )
+    return {key: _jsonable(payload[key]) for key in wanted if key in payload}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _reading_json(reading: ocmf.Reading) -> dict[str, Any]:
+    return {
+        "time": reading.time.isoformat() if reading.time else None,
+        "time_text": reading.time_text,
+        "time_status": reading.time_status,
+        "type": reading.type,
+        "value": reading.value_text if reading.value is not None else None,
+        "unit": reading.unit,
+        "obis": reading.obis,
+        "current_type": reading.current_type,
+        "error_flags": reading.error_flags,
+        "status": reading.status,
+    }
+
+
+def ocmf_checks(parsed: ocmf.Ocmf, readings: Sequence[ocmf.Reading]) -> list[Check]:
+    """The billing-relevant checks on one record (the session's verdict combines records)."""
+    checks: list[Check] = []
+    level = parsed.text("IL")
+    checks.append(
+        Check(
+            "identification",
+            level not in ocmf.IDENTIFICATION_ERRORS,
+            f"IL={level}" if level else "IL absent",
+        )
+    )
+    if not readings:
+        checks.append(Check("readings", False, "the record holds no reading"))
+    for index, reading in enumerate(readings):
+        label = f"RD[{index}] TX={reading.type}"
+        checks.append(Check("meter-status", reading.status == "G", f"{label}: ST={reading.status}"))
+        checks.append(
+            Check(
+                "energy-error",
+                "E" not in reading.error_flags,
+                f"{label}: EF={reading.error_flags!r}",
+            )
+        )
+        checks.append(
+            Check(
+                "value",
+                reading.value is not None,
+                f"{label}: RV={reading.value_text!r} {reading.unit}",
+            )
+        )
+        time_ok = (
+            reading.time is not None
+            and "t" not in reading.error_flags
+            and reading.time_status in ("S", "R")
+        )
+        checks.append(
+            Check(
+                "time",
+                time_ok,
+                f"{label}: TM={reading.time_text!r}, status {reading.time_status}, EF={reading.error_flags!r}",
+            )
+        )
+    return checks
+
+
+def _examine_alfen(record: bytes, registered: Sequence[PublicKey]) -> Verdict:
+    try:
+        line = alfen.parse(record.decode("ascii"))
+    except (alfen.AlfenError, UnicodeDecodeError) as error:
+        return Verdict("ALFEN", Signature.INVALID, f"unreadable Alfen line: {error}")
+    record_id = hashlib.sha256(line.dataset).hexdigest()
+    fields = {
+        "adapter_id": line.adapter_id,
+        "adapter_firmware": line.adapter_firmware,
+        "meter_id": line.meter_id,
+        "status": f"{line.status:08X}",
+        "session_id": line.session_id,
+        "paging": line.paging,
+        "uid": line.uid,
+    }
+    readings = [
+        {
+            "time": line.time.isoformat(),
+            "time_status": None,
+            "type": alfen.TYPES[line.type],
+            "value": str(line.value),
+            "unit": line.unit,
+            "obis": line.obis,
+            "status": None,
+            "error_flags": "",
+        }
+    ]
+    common: dict[str, Any] = {
+        "format": "ALFEN",
+        "record_id": record_id,
+        "signed_data": record.decode("ascii"),
+        "method": "ECDSA-secp192r1-SHA256",
+        "fields": fields,
+        "readings": readings,
+    }
+    try:
+        claimed = parse_public_key(line.key.hex())
+    except KeyFormatError as error:
+        return Verdict(
+            signature=Signature.INVALID, reason=f"the embedded key is unreadable: {error}", **common
+        )
+    verdict, reason, key, source = _decide(
+        "ALFEN", "secp192r1", raw_to_der(line.signature), line.dataset, claimed, registered
+    )
+    return Verdict(
+        signature=verdict,
+        reason=reason,
+        key_source=source,
+        key_fingerprint=key.fingerprint if key else None,
+        key_spki_hex=key.spki("secp192r1").hex().upper() if key else None,
+        claimed_key_fingerprint=claimed.fingerprint,
+        **common,
+    )
