@@ -14,7 +14,16 @@ from eventsourcing.persistence import StoredEvent
 
 from ledger.errors import AlreadyExists, NotFound
 from ledger.frames import GENESIS, FrameLog
-from ledger.registry import INVALID, ApiKey, ChargePoint, Customer, IdTag, NewApiKey
+from ledger.registry import (
+    INVALID,
+    ApiKey,
+    ChargePoint,
+    Customer,
+    IdTag,
+    MeterKey,
+    MeterKeyring,
+    NewApiKey,
+)
 from ledger.sessions import ChargingSession, QuarantineEntry
 from ledger.store import POSTGRESQL, Database
 
@@ -40,7 +49,9 @@ class _Base(Application[UUID]):
         while True:
             page = self.recorder.select_notifications(start=start, limit=_PAGE)
             for notification in page:
-                if notification.originator_version == 1 and notification.topic.startswith(topic_prefix):
+                if notification.originator_version == 1 and notification.topic.startswith(
+                    topic_prefix
+                ):
                     yield UUID(str(notification.originator_id))
             if len(page) < _PAGE:
                 return
@@ -104,7 +115,45 @@ class Registry(_Base):
         prefix = _topic(ChargePoint)
         return [self.repository.get(i) for i in self.originators(prefix)]
 
-    def add_id_tag(self, token: str, *, label: str = "", expires_at: datetime | None = None) -> IdTag:
+    def meter_keyring(self, charge_point: str) -> MeterKeyring | None:
+        return self.get_or_none(MeterKeyring, MeterKeyring.create_id(charge_point))
+
+    def register_meter_key(
+        self,
+        charge_point: str,
+        public_key: str,
+        *,
+        evse_id: int | None = None,
+        meter_serial: str | None = None,
+        label: str = "",
+        at: datetime,
+        by: str,
+    ) -> MeterKey:
+        self.charge_point(charge_point)
+        keyring = self.meter_keyring(charge_point) or MeterKeyring(charge_point=charge_point)
+        key = keyring.register(
+            public_key, evse_id=evse_id, meter_serial=meter_serial, label=label, at=at, by=by
+        )
+        self.save(keyring)
+        return key
+
+    def retire_meter_key(
+        self, charge_point: str, fingerprint: str, *, at: datetime, reason: str
+    ) -> MeterKey:
+        keyring = self.meter_keyring(charge_point)
+        if keyring is None:
+            raise NotFound("meter key", fingerprint)
+        key = keyring.retire(fingerprint, at=at, reason=reason)
+        self.save(keyring)
+        return key
+
+    def meter_keys(self, charge_point: str) -> list[MeterKey]:
+        keyring = self.meter_keyring(charge_point)
+        return [] if keyring is None else list(keyring.keys.values())
+
+    def add_id_tag(
+        self, token: str, *, label: str = "", expires_at: datetime | None = None
+    ) -> IdTag:
         if self.get_or_none(IdTag, IdTag.create_id(token)) is not None:
             raise AlreadyExists("id tag", token)
         tag = IdTag.add(token, label=label, expires_at=expires_at)
@@ -143,8 +192,14 @@ class Registry(_Base):
         return found
 
     def assign_id_tag(
-        self, token: str, customer_id: UUID, *, valid_from: datetime | None = None,
-        valid_until: datetime | None = None, label: str | None = None, kind: str | None = None,
+        self,
+        token: str,
+        customer_id: UUID,
+        *,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+        label: str | None = None,
+        kind: str | None = None,
     ) -> IdTag:
         """Give a tag (new or known) to a customer for a period."""
         self.customer(customer_id)
@@ -155,8 +210,13 @@ class Registry(_Base):
         return tag
 
     def change_id_tag(
-        self, tag_id: UUID, *, blocked: bool | None = None, label: str | None = None,
-        kind: str | None = None, end_assignment_at: datetime | None = None,
+        self,
+        tag_id: UUID,
+        *,
+        blocked: bool | None = None,
+        label: str | None = None,
+        kind: str | None = None,
+        end_assignment_at: datetime | None = None,
     ) -> IdTag:
         tag = self.id_tag_by_id(tag_id)
         if blocked is True:
@@ -191,7 +251,11 @@ class Registry(_Base):
     # -- API keys -------------------------------------------------------------------------------
 
     def issue_api_key(
-        self, *, name: str, role: str, customer_id: UUID | None = None,
+        self,
+        *,
+        name: str,
+        role: str,
+        customer_id: UUID | None = None,
         expires_at: datetime | None = None,
     ) -> NewApiKey:
         if customer_id is not None:
@@ -276,7 +340,6 @@ class Ledger(_Base):
                 return
             gt = page[-1].originator_version
 
-
     def frames_at(self, charge_point: str, seqs: list[int]) -> list[FrameLog.Recorded]:
         """The frames of a charge point at these sequence numbers, in order, in one query
         (a session's evidence: scattered frames among the station's other traffic)."""
@@ -303,8 +366,10 @@ class Ledger(_Base):
         found = []
         for row in rows:
             stored = StoredEvent(
-                originator_id=log_id, originator_version=row["originator_version"],
-                topic=row["topic"], state=bytes(row["state"]),
+                originator_id=log_id,
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
             )
             record = self.mapper.to_domain_event(stored)
             assert isinstance(record, FrameLog.Recorded)

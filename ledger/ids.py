@@ -42,3 +42,7 @@ def api_key_id(key_id: str) -> UUID:
 
 def connection_id(connection: str) -> UUID:
     return _id("connection", connection)
+
+
+def meter_keyring_id(charge_point: str) -> UUID:
+    return _id("meter-keyring", charge_point)

@@ -15,8 +15,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import Conflict, InvalidValue
-from ledger.ids import api_key_id, charge_point_id, id_tag_id
+from ledger.errors import Conflict, InvalidValue, NotFound
+from ledger.ids import api_key_id, charge_point_id, id_tag_id, meter_keyring_id
+from ledger.signed.keys import KeyFormatError, PublicKey, parse_public_key
 
 # OCPP: the charge point identity is part of the URL; 2.0.1 allows up to 48 printable characters
 # and forbids ':' (it separates user and password in Basic auth).
@@ -44,7 +45,12 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     key = base64.b64decode(key_b64)
     candidate = hashlib.scrypt(
-        password.encode(), salt=base64.b64decode(salt_b64), n=int(n), r=int(r), p=int(p), dklen=len(key)
+        password.encode(),
+        salt=base64.b64decode(salt_b64),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(key),
     )
     return hmac.compare_digest(candidate, key)
 
@@ -132,10 +138,14 @@ class Assignment:
 
     def overlaps(self, other: Assignment) -> bool:
         starts_before_other_ends = (
-            self.valid_from is None or other.valid_until is None or self.valid_from < other.valid_until
+            self.valid_from is None
+            or other.valid_until is None
+            or self.valid_from < other.valid_until
         )
         ends_after_other_starts = (
-            self.valid_until is None or other.valid_from is None or other.valid_from < self.valid_until
+            self.valid_until is None
+            or other.valid_from is None
+            or other.valid_from < self.valid_until
         )
         return starts_before_other_ends and ends_after_other_starts
 
@@ -209,7 +219,10 @@ class IdTag(Aggregate):
             setattr(self, key, value)
 
     def assign(
-        self, customer_id: UUID, valid_from: datetime | None = None, valid_until: datetime | None = None
+        self,
+        customer_id: UUID,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
     ) -> None:
         """Give the tag to a customer for a period. Assigning the same period again changes
         nothing (a retried request); a period overlapping another one is refused."""
@@ -245,7 +258,8 @@ class IdTag(Aggregate):
     def _assignment_ended(self, customer_id: str, valid_until: datetime) -> None:
         self.assignments = [
             Assignment(a.customer_id, a.valid_from, valid_until)
-            if a.valid_until is None and a.customer_id == customer_id else a
+            if a.valid_until is None and a.customer_id == customer_id
+            else a
             for a in self.assignments
         ]
 
@@ -321,14 +335,23 @@ class Customer(Aggregate):
     @classmethod
     def register(cls, **fields: Any) -> Customer:
         fields = {
-            "kind": "person", "email": "", "billing_address": {}, "vat_id": "", "language": "de",
+            "kind": "person",
+            "email": "",
+            "billing_address": {},
+            "vat_id": "",
+            "language": "de",
         } | fields
         _check_customer(fields)
         return cls(**fields)
 
     @event("Registered")
     def __init__(
-        self, name: str, kind: str, email: str, billing_address: dict[str, str], vat_id: str,
+        self,
+        name: str,
+        kind: str,
+        email: str,
+        billing_address: dict[str, str],
+        vat_id: str,
         language: str,
     ) -> None:
         self.name = name
@@ -374,7 +397,11 @@ class ApiKey(Aggregate):
 
     @classmethod
     def issue(
-        cls, *, name: str, role: str, customer_id: UUID | None = None,
+        cls,
+        *,
+        name: str,
+        role: str,
+        customer_id: UUID | None = None,
         expires_at: datetime | None = None,
     ) -> NewApiKey:
         if role not in ROLES:
@@ -386,15 +413,23 @@ class ApiKey(Aggregate):
         key_id = uuid4().hex
         token = f"{_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         key = cls(
-            key_id=key_id, name=name, role=role,
+            key_id=key_id,
+            name=name,
+            role=role,
             customer_id=None if customer_id is None else str(customer_id),
-            key_hash=hash_api_key(token), expires_at=expires_at,
+            key_hash=hash_api_key(token),
+            expires_at=expires_at,
         )
         return NewApiKey(key, token)
 
     @event("Issued")
     def __init__(
-        self, key_id: str, name: str, role: str, customer_id: str | None, key_hash: str,
+        self,
+        key_id: str,
+        name: str,
+        role: str,
+        customer_id: str | None,
+        key_hash: str,
         expires_at: datetime | None,
     ) -> None:
         self.key_id = key_id
@@ -425,7 +460,7 @@ class ApiKey(Aggregate):
         """The key id inside a token, or None if the token is not shaped like ours."""
         if not token.startswith(_KEY_PREFIX):
             return None
-        key_id, sep, secret = token[len(_KEY_PREFIX):].partition("_")
+        key_id, sep, secret = token[len(_KEY_PREFIX) :].partition("_")
         if not sep or len(key_id) != 32 or not secret:
             return None
         try:
@@ -433,3 +468,126 @@ class ApiKey(Aggregate):
         except ValueError:
             return None
         return key_id
+
+
+@dataclass(frozen=True)
+class MeterKey:
+    """A public key the operator registered for a meter: the trust anchor its signatures are
+    checked against. `evse_id` and `meter_serial` narrow which records it is for (None: any)."""
+
+    fingerprint: str
+    public_key: str  # as the operator gave it
+    evse_id: int | None
+    meter_serial: str | None
+    label: str
+    registered_at: datetime
+    registered_by: str
+    retired_at: datetime | None = None
+    retired_reason: str | None = None
+
+    def applies_to(self, evse_id: int | None, meter_serial: str | None, when: datetime) -> bool:
+        if self.retired_at is not None and when >= self.retired_at:
+            return False
+        if self.evse_id is not None and evse_id is not None and self.evse_id != evse_id:
+            return False
+        return (
+            self.meter_serial is None or meter_serial is None or self.meter_serial == meter_serial
+        )
+
+
+class MeterKeyring(Aggregate):
+    """The meter keys registered for one charge point (from the meters' labels or the BNetzA
+    registration). A key that arrives over OCPP is only a claim; these are what we trust."""
+
+    @staticmethod
+    def create_id(charge_point: str) -> UUID:
+        return meter_keyring_id(charge_point)
+
+    @event("Opened")
+    def __init__(self, charge_point: str) -> None:
+        self.charge_point = charge_point
+        self.keys: dict[str, MeterKey] = {}
+
+    def register(
+        self,
+        public_key: str,
+        *,
+        evse_id: int | None,
+        meter_serial: str | None,
+        label: str,
+        at: datetime,
+        by: str,
+    ) -> MeterKey:
+        """Register a key; the same key again with the same scope is a no-op."""
+        try:
+            fingerprint = parse_public_key(public_key).fingerprint
+        except KeyFormatError as error:
+            raise InvalidValue(f"public_key: {error}") from None
+        if evse_id is not None and evse_id < 0:
+            raise InvalidValue("evse_id must not be negative")
+        meter_serial = meter_serial.strip() if meter_serial else None
+        existing = self.keys.get(fingerprint)
+        if existing is not None and existing.retired_at is None:
+            if (existing.evse_id, existing.meter_serial) == (evse_id, meter_serial):
+                return existing
+            raise Conflict(
+                "this key is already registered for another EVSE or meter; retire it first"
+            )
+        self._registered(
+            fingerprint=fingerprint,
+            public_key=public_key.strip(),
+            evse_id=evse_id,
+            meter_serial=meter_serial,
+            label=label,
+            at=at,
+            by=by,
+        )
+        return self.keys[fingerprint]
+
+    @event("KeyRegistered")
+    def _registered(
+        self,
+        fingerprint: str,
+        public_key: str,
+        evse_id: int | None,
+        meter_serial: str | None,
+        label: str,
+        at: datetime,
+        by: str,
+    ) -> None:
+        self.keys[fingerprint] = MeterKey(
+            fingerprint, public_key, evse_id, meter_serial, label, at, by
+        )
+
+    def retire(self, fingerprint: str, *, at: datetime, reason: str) -> MeterKey:
+        """Retire a key from `at` on: records signed before stay verified by it. Again: a no-op."""
+        key = self.keys.get(fingerprint)
+        if key is None:
+            raise NotFound("meter key", fingerprint)
+        if key.retired_at is None:
+            self._retired(fingerprint=fingerprint, at=at, reason=reason)
+        return self.keys[fingerprint]
+
+    @event("KeyRetired")
+    def _retired(self, fingerprint: str, at: datetime, reason: str) -> None:
+        key = self.keys[fingerprint]
+        self.keys[fingerprint] = MeterKey(
+            key.fingerprint,
+            key.public_key,
+            key.evse_id,
+            key.meter_serial,
+            key.label,
+            key.registered_at,
+            key.registered_by,
+            at,
+            reason,
+        )
+
+    def trusted(
+        self, evse_id: int | None, meter_serial: str | None, when: datetime
+    ) -> list[PublicKey]:
+        return [
+            parse_public_key(key.public_key)
+            for key in self.keys.values()
+            if key.applies_to(evse_id, meter_serial, when)
+        ]

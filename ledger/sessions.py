@@ -43,6 +43,9 @@ class ChargingSession(Aggregate):
         self.ended_at: datetime | None = None
         self.ended_seq_no: int | None = None
         self.digests: set[str] = set()
+        self.evse_id: int | None = None
+        self.records: dict[str, dict[str, Any]] = {}  # record id → its verdict, in arrival order
+        self.assessment: dict[str, Any] | None = None
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -192,6 +195,45 @@ class ChargingSession(Aggregate):
         )
         return True
 
+    def record_signed(
+        self,
+        *,
+        record_id: str,
+        verdict: dict[str, Any],
+        context: str | None,
+        source_frame: dict[str, Any],
+        claimed_key: str | None,
+    ) -> bool:
+        """Keep one signed record's verdict; the same record again (MeterValues, then
+        StopTransaction) is the same record id and adds nothing."""
+        if record_id in self.records:
+            return False
+        self.trigger_event(
+            self.RecordVerified,
+            record_id=record_id,
+            verdict=verdict,
+            context=context,
+            source_frame=source_frame,
+            claimed_key=claimed_key,
+        )
+        return True
+
+    def alert_key(self, *, record_id: str, claimed_fingerprint: str, registered: list[str]) -> None:
+        """The key the station sent differs from every key the operator registered."""
+        self.trigger_event(
+            self.ClaimedKeyDiffers,
+            record_id=record_id,
+            claimed_fingerprint=claimed_fingerprint,
+            registered_fingerprints=registered,
+        )
+
+    def assess(self, assessment: dict[str, Any]) -> bool:
+        """Record the session's Eichrecht verdict when it is new or differs from the last one."""
+        if assessment == self.assessment:
+            return False
+        self.trigger_event(self.Assessed, assessment=assessment, records=list(self.records))
+        return True
+
     def _is_after_end(self, seq_no: int | None, station_time: datetime | None) -> bool:
         if not self.ended:
             return False
@@ -223,6 +265,7 @@ class ChargingSession(Aggregate):
             aggregate.digests.add(self.digest)
             aggregate.started = True
             aggregate.authorization_status = self.authorization_status
+            aggregate.evse_id = self.evse_id if self.evse_id is not None else self.connector_id
 
     class Updated(Aggregate.Event):
         digest: str
@@ -259,6 +302,28 @@ class ChargingSession(Aggregate):
             aggregate.ended = True
             aggregate.ended_at = self.station_time
             aggregate.ended_seq_no = self.seq_no
+
+    class RecordVerified(Aggregate.Event):
+        record_id: str
+        verdict: dict[str, Any]
+        context: str | None
+        source_frame: dict[str, Any]
+        claimed_key: str | None
+
+        def apply(self, aggregate: ChargingSession) -> None:
+            aggregate.records[self.record_id] = self.verdict
+
+    class ClaimedKeyDiffers(Aggregate.Event):
+        record_id: str
+        claimed_fingerprint: str
+        registered_fingerprints: list[str]
+
+    class Assessed(Aggregate.Event):
+        assessment: dict[str, Any]
+        records: list[str]
+
+        def apply(self, aggregate: ChargingSession) -> None:
+            aggregate.assessment = self.assessment
 
 
 class QuarantineEntry(Aggregate):
@@ -321,7 +386,9 @@ class Connection(Aggregate):
         return connection_id(connection)
 
     @event("Opened")
-    def __init__(self, connection: str, charge_point: str, protocol: str, peer: str, at: datetime) -> None:
+    def __init__(
+        self, connection: str, charge_point: str, protocol: str, peer: str, at: datetime
+    ) -> None:
         self.connection = connection
         self.charge_point = charge_point
         self.closed = False

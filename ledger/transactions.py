@@ -6,13 +6,16 @@ state what the message changes, so a retried or repeated message changes nothing
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from ledger.committer import UnitOfWork
 from ledger.frames import FrameRef
 from ledger.sessions import OCPP2, OCPP16, ChargingSession, QuarantineEntry
+from ledger.signed.conformity import assess
+from ledger.signed.ocpp import signed_values
+from ledger.signed.verify import examine
 from ledger.values import digest, iso, parse_time
 
 
@@ -127,13 +130,15 @@ def meter_values_16(
         )
         return
     meter_values = payload["meterValue"]
-    session.update(
+    station_time = _first_timestamp(meter_values)
+    if session.update(
         digest=digest({"connectorId": payload["connectorId"], "meterValue": meter_values}),
         source_frame=source_frame.as_dict(),
         source_action="MeterValues",
-        station_time=_first_timestamp(meter_values),
+        station_time=station_time,
         meter_values=meter_values,
-    )
+    ):
+        verify_signed(uow, session, meter_values, source_frame, station_time or datetime.now(UTC))
 
 
 def stop_transaction_16(
@@ -164,17 +169,17 @@ def stop_transaction_16(
             payload=payload,
             source_frame=source_frame,
         )
-    else:
-        session.end(
-            digest=digest(payload),
-            source_frame=source_frame.as_dict(),
-            station_time=timestamp,
-            meter_stop=Decimal(int(payload["meterStop"])),
-            reason=payload.get("reason"),
-            id_token=id_tag,
-            id_token_type=None,
-            meter_values=payload.get("transactionData", []),
-        )
+    elif session.end(
+        digest=digest(payload),
+        source_frame=source_frame.as_dict(),
+        station_time=timestamp,
+        meter_stop=Decimal(int(payload["meterStop"])),
+        reason=payload.get("reason"),
+        id_token=id_tag,
+        id_token_type=None,
+        meter_values=payload.get("transactionData", []),
+    ):
+        verify_signed(uow, session, payload.get("transactionData", []), source_frame, timestamp)
     return None if id_tag is None else authorization_status(uow, str(id_tag), timestamp)
 
 
@@ -198,7 +203,10 @@ def transaction_event_2(
     session = uow.get(ChargingSession, session_id)
     if session is None:
         session = ChargingSession(
-            charge_point=charge_point, family=OCPP2, transaction_id=transaction_id, protocol=protocol
+            charge_point=charge_point,
+            family=OCPP2,
+            transaction_id=transaction_id,
+            protocol=protocol,
         )
         uow.add(session)
     id_token_obj = payload.get("idToken") or {}
@@ -218,8 +226,9 @@ def transaction_event_2(
         "id_token_type": id_token_type,
     }
     event_type = payload["eventType"]
+    changed: bool
     if event_type == "Started":
-        session.start(
+        changed = session.start(
             **common,
             connector_id=evse.get("connectorId"),
             evse_id=evse.get("id"),
@@ -228,16 +237,18 @@ def transaction_event_2(
             charging_state=info.get("chargingState"),
         )
     elif event_type == "Ended":
-        session.end(
+        changed = session.end(
             **common,
             meter_stop=None,
             reason=info.get("stoppedReason"),
             source_action="TransactionEvent",
         )
     else:
-        session.update(
+        changed = session.update(
             **common, source_action="TransactionEvent", charging_state=info.get("chargingState")
         )
+    if changed:
+        verify_signed(uow, session, common["meter_values"], source_frame, timestamp)
     return status
 
 
@@ -246,3 +257,62 @@ def _first_timestamp(meter_values: list[dict[str, Any]]) -> datetime | None:
         if "timestamp" in meter_value:
             return parse_time(meter_value["timestamp"])
     return None
+
+
+def verify_signed(
+    uow: UnitOfWork,
+    session: ChargingSession,
+    meter_values: Any,
+    source_frame: FrameRef,
+    when: datetime,
+) -> None:
+    """Verify every signed value in the message at ingest, against the operator's registered
+    keys for this meter; keep each new record's verdict on the session, and re-assess an ended
+    session whenever what it is assessed from changes."""
+    values = signed_values(meter_values)
+    if values:
+        keyring = uow.registry.meter_keyring(session.charge_point)
+        for value in values:
+            claimed_key = value.claimed_key
+            unverified = examine(value.data, claimed_key)
+            record_id = unverified.record_id or digest(value.data)
+            if record_id in session.records:
+                continue
+            meter = _meter_serial(unverified.fields)
+            if unverified.claimed_key is None:
+                # Stations often send their key once per session: a claim for the later records too.
+                claimed_key = _earlier_claim(session, unverified.fields)
+            trusted = [] if keyring is None else keyring.trusted(session.evse_id, meter, when)
+            if trusted or claimed_key != value.claimed_key:
+                verdict = examine(value.data, claimed_key, trusted)
+            else:
+                verdict = unverified
+            session.record_signed(
+                record_id=record_id,
+                verdict=verdict.to_json(),
+                context=value.context,
+                source_frame=source_frame.as_dict(),
+                claimed_key=claimed_key,
+            )
+            claimed = verdict.claimed_key_fingerprint
+            registered = [key.fingerprint for key in trusted]
+            if claimed is not None and registered and claimed not in registered:
+                session.alert_key(
+                    record_id=record_id, claimed_fingerprint=claimed, registered=registered
+                )
+    if session.ended:
+        session.assess(assess(list(session.records.values())).to_json())
+
+
+def _earlier_claim(session: ChargingSession, fields: dict[str, Any]) -> str | None:
+    meter = [fields.get(key) for key in ("GI", "GS", "MS", "meter_id")]
+    for verdict in reversed(session.records.values()):
+        earlier = verdict.get("fields") or {}
+        if verdict.get("claimed_key") and [earlier.get(k) for k in ("GI", "GS", "MS", "meter_id")] == meter:
+            return str(verdict["claimed_key"])
+    return None
+
+
+def _meter_serial(fields: dict[str, Any]) -> str | None:
+    serial = fields.get("MS") or fields.get("meter_id") or fields.get("GS")
+    return serial if isinstance(serial, str) else None

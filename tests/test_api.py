@@ -342,10 +342,14 @@ def test_session_detail_has_meter_values_and_frames_and_health_and_metrics(api: 
     session = api.get("/v1/sessions", admin).json()["items"][0]
     detail = api.get(f"/v1/sessions/{session['id']}", admin).json()
     assert detail["energy_wh"] == "1500" and detail["meter_start_wh"] == "1000"
-    assert [e["kind"] for e in detail["events"]] == ["Opened", "Started", "Updated", "Ended"]
+    assert [e["kind"] for e in detail["events"]] == ["Opened", "Started", "Updated", "Ended", "Assessed"]
+    eichrecht = detail["eichrecht"]
+    assert eichrecht["records"] == [] and eichrecht["key_alerts"] == []
+    assert eichrecht["assessment"]["energy_billable"] is False
+    assert eichrecht["assessment"]["reasons"] == ["no signed meter data for this session"]
     assert detail["events"][2]["meter_values"][0]["sampledValue"][0]["value"] == "1500.5"
     assert [f["seq"] for f in detail["frames"]] == [2, 3, 4]
-    assert [e["frame"]["seq"] for e in detail["events"][1:]] == [2, 3, 4]
+    assert [e["frame"]["seq"] for e in detail["events"][1:4]] == [2, 3, 4]
     lines = api.client.get(f"/v1/sessions/{session['id']}/frames", headers=admin)
     assert lines.headers["content-type"].startswith("application/x-ndjson")
     assert [json.loads(line)["seq"] for line in lines.text.splitlines()] == [2, 3, 4]
@@ -387,7 +391,7 @@ def test_a_rendered_detail_follows_new_events_and_a_new_customer(api: Api) -> No
     api.services.wait_for_read_models()
     session_id = api.get("/v1/sessions", admin).json()["items"][0]["id"]
     first = api.get(f"/v1/sessions/{session_id}", admin).json()
-    assert first["customer_id"] is None and len(first["events"]) == 4
+    assert first["customer_id"] is None and len(first["events"]) == 5
     customer = api.post("/v1/customers", admin, {"name": "Spät"}).json()["id"]
     api.post(f"/v1/customers/{customer}/id-tags", admin, {"token": "LATE"})
     assert api.get(f"/v1/sessions/{session_id}", admin).json()["customer_id"] == customer
@@ -395,4 +399,4 @@ def test_a_rendered_detail_follows_new_events_and_a_new_customer(api: Api) -> No
         "connectorId": 1, "transactionId": tx,
         "meterValue": [{"timestamp": "2026-11-24T12:00:00Z", "sampledValue": [{"value": "11"}]}]}))
     later = api.get(f"/v1/sessions/{session_id}", admin, fresh="true").json()
-    assert len(later["events"]) == 5 and later["events"][-1]["after_end"] is True
+    assert len(later["events"]) == 6 and later["events"][-1]["after_end"] is True

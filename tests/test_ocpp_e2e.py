@@ -108,11 +108,14 @@ def test_ocpp16_session_over_a_real_socket(server: Server) -> None:
     (session, events), = stored_sessions(server)
     assert (session.family, session.transaction_id, session.ended) == (OCPP16, str(start.transaction_id), True)
     kinds = [type(e).__name__ for e in events]
-    # The second, different stop changed nothing billable; it is kept after the end.
-    assert kinds == ["Opened", "Started", "Updated", "Ended", "Updated"]
-    assert (events[4].source_action, events[4].after_end) == ("StopTransaction", True)
+    # The signed value got its verdict; the end its assessment. The second, different stop changed
+    # nothing billable; it is kept after the end.
+    assert kinds == ["Opened", "Started", "Updated", "RecordVerified", "Ended", "Assessed", "Updated"]
+    assert (events[6].source_action, events[6].after_end) == ("StopTransaction", True)
+    assert events[3].verdict["signature"] == "no-key"  # no key registered, none sent
+    assert events[5].assessment["energy_billable"] is False
     assert session.ended_at.isoformat() == "2026-11-24T11:00:00+00:00"
-    assert str(events[1].meter_start) == "1000" and str(events[3].meter_stop) == "2000"
+    assert str(events[1].meter_start) == "1000" and str(events[4].meter_stop) == "2000"
     signed = events[2].meter_values[0]["sampledValue"][1]["value"]
     assert signed == 'OCMF|{"FV":"1.0"}|{"SD":"00"}'  # kept verbatim
     assert str(events[2].meter_values[0]["sampledValue"][0]["value"]) == "1500.25"
@@ -173,7 +176,7 @@ def test_ocpp2_transaction_events(server: Server, subprotocol: str, client_cls: 
     summary = [(type(e).__name__, getattr(e, "seq_no", None), getattr(e, "after_end", None)) for e in events]
     assert summary == [
         ("Opened", None, None), ("Started", 0, None), ("Updated", 2, False), ("Ended", 3, None),
-        ("Updated", 1, False), ("Updated", 4, True),
+        ("Assessed", None, None), ("Updated", 1, False), ("Updated", 4, True),
     ]
 
 

@@ -530,6 +530,8 @@ def check_ledger(
             assert type(events[0]).__name__ == "Opened", context
             got = []
             for event in events[1:]:
+                if kind(event) not in (STARTED, UPDATED, AFTER_END, ENDED):
+                    continue  # RecordVerified, Assessed: checked by the Eichrecht tests
                 frame = frame_at[event.source_frame["seq"]]
                 assert frame.direction == "in" and frame.message_type == 2, context
                 assert frame.text is not None and frame.message_id is not None, context

@@ -234,9 +234,27 @@ class FrameOut(BaseModel):
     hash: str
 
 
+class SignedRecordOut(BaseModel):
+    record_id: str = Field(description="SHA-256 of the signed bytes: the same reading sent twice is one record")
+    context: str | None = Field(description="The OCPP reading context it came with, e.g. Transaction.End")
+    frame: FrameRefOut
+    verdict: dict[str, Any] = Field(description="Signature verdict, parsed fields, readings and checks")
+
+
+class EichrechtOut(BaseModel):
+    assessment: dict[str, Any] | None = Field(
+        description="Whether energy and time are billable, the energy in the meter's own unit, and why not"
+    )
+    records: list[SignedRecordOut]
+    key_alerts: list[dict[str, Any]] = Field(
+        description="Records whose key from the station differs from every key registered for the meter"
+    )
+
+
 class SessionDetail(SessionOut):
     events: list[SessionEventOut]
     frames: list[FrameOut] = Field(description="The frames behind the events and our answers")
+    eichrecht: EichrechtOut
 
 
 # -- quarantine -------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api.http import paging, problems
-from api.http.models import FrameOut, SessionDetail, SessionEventOut, SessionOut
+from api.http.models import EichrechtOut, FrameOut, FrameRefOut, SessionDetail, SessionEventOut, SessionOut, SignedRecordOut
 from api.http.paging import CursorParam, FromParam, Limit, Page, ToParam
 from api.http.problems import Problem
 from api.http.security import Principal, Reader, read_fresh, services
 from api.services import Services
 from ledger.frames import OUTBOUND, frame_row
+from ledger.sessions import ChargingSession
 from projections import queries
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], responses=problems.responses(*problems.COMMON), dependencies=[Depends(read_fresh)])
@@ -83,10 +84,25 @@ def get_session(request: Request, principal: Reader, session_id: UUID) -> Respon
 def _detail(svc: Services, session_id: UUID, row: dict[str, Any]) -> SessionDetail:
     events = []
     refs: list[int] = []
+    records: list[SignedRecordOut] = []
+    alerts: list[dict[str, Any]] = []
+    assessment: dict[str, Any] | None = None
     for event in svc.ledger.session_events(session_id):
         source = getattr(event, "source_frame", None)
         if source is not None:
             refs.append(int(source["seq"]))
+        if isinstance(event, ChargingSession.RecordVerified):
+            records.append(SignedRecordOut(
+                record_id=event.record_id, context=event.context, frame=FrameRefOut.model_validate(event.source_frame), verdict=event.verdict
+            ))
+        elif isinstance(event, ChargingSession.ClaimedKeyDiffers):
+            alerts.append({
+                "record_id": event.record_id,
+                "claimed_fingerprint": event.claimed_fingerprint,
+                "registered_fingerprints": event.registered_fingerprints,
+            })
+        elif isinstance(event, ChargingSession.Assessed):
+            assessment = event.assessment
         events.append(SessionEventOut(
             version=event.originator_version, kind=type(event).__name__,
             station_time=getattr(event, "station_time", None),
@@ -96,7 +112,12 @@ def _detail(svc: Services, session_id: UUID, row: dict[str, Any]) -> SessionDeta
         ))
     frames = _frames(svc, row["charge_point"], refs)
     return SessionDetail.model_validate(
-        {**_out(row), "events": events, "frames": [FrameOut.model_validate(f) for f in frames]}
+        {
+            **_out(row),
+            "events": events,
+            "frames": [FrameOut.model_validate(f) for f in frames],
+            "eichrecht": EichrechtOut(assessment=assessment, records=records, key_alerts=alerts),
+        }
     )
 
 

@@ -2,7 +2,7 @@
 
 Accepted: DER SubjectPublicKeyInfo as hex (spaces and colons allowed) or base64, the OCA
 application note's `oca:base16:asn1:<hex>` (also base64 of that whole string, as stations send it),
-and a bare SEC 1 point (`04 || X || Y` or compressed, or X || Y alone) in hex. The curve a key is used on comes from
+base64 of the hex text, and a bare SEC 1 point (`04 || X || Y` or compressed, or X || Y alone) in hex. The curve a key is used on comes from
 the signed record, not from the key's OID; the OID is kept only to tell the two apart in a report.
 """
 
@@ -67,6 +67,9 @@ def parse_public_key(text: str) -> PublicKey:
         raw = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise KeyFormatError("the public key is neither hex nor base64") from None
+    # Stations also send base64 of the hex text (with a trailing newline, even).
+    if _HEX.fullmatch(raw.strip().decode("ascii", "replace")) and len(raw.strip()) % 2 == 0 and raw.strip():
+        return from_bytes(bytes.fromhex(raw.strip().decode("ascii")))
     if raw[:4].lower() == b"oca:":
         try:
             return _from_oca(raw.decode("ascii"))

@@ -130,6 +130,8 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         raise OcmfError(f"the {what} is not UTF-8") from None
     except RecursionError:
         raise OcmfError(f"the {what} is nested too deeply") from None
+    except InvalidOperation:  # Decimal refuses an exponent such as 1e9999999999999999999
+        raise OcmfError(f"the {what} holds a number out of range") from None
     except ValueError as error:  # JSONDecodeError, and ints beyond Python's digit limit
         if isinstance(error, OcmfError):
             raise

@@ -67,6 +67,7 @@ class Verdict:
     key_fingerprint: str | None = None
     key_spki_hex: str | None = None
     claimed_key_fingerprint: str | None = None
+    claimed_key: str | None = None  # the key text that came with the data (a claim)
     fields: dict[str, Any] = field(default_factory=dict)
     readings: list[dict[str, Any]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
@@ -90,6 +91,7 @@ class Verdict:
                 "spki_hex": self.key_spki_hex,
             },
             "claimed_key_fingerprint": self.claimed_key_fingerprint,
+            "claimed_key": self.claimed_key,
             "fields": self.fields,
             "readings": self.readings,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
@@ -121,7 +123,10 @@ def _examine(
             Signature.INVALID,
             f"the signed data is longer than {MAX_SIGNED_TEXT} characters",
         )
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+    except UnicodeEncodeError:  # lone surrogates, as a JSON "\ud800" escape yields
+        return Verdict("unknown", Signature.INVALID, "the signed data is not valid Unicode")
     unwrapped = unwrap(raw.strip(), claimed_key)
     if isinstance(unwrapped, Verdict):
         return unwrapped
@@ -190,12 +195,12 @@ def _unwrap_json(
     method = wrapper.get("encodingMethod")
     if isinstance(method, str) and method.upper() not in ("OCMF", "ALFEN", ""):
         return Verdict(method, Signature.UNSUPPORTED, f"format not supported yet: {method}")
+    try:
+        inner = wrapper["signedMeterData"].strip().encode("utf-8")
+    except UnicodeEncodeError:
+        return Verdict("unknown", Signature.INVALID, "signedMeterData is not valid Unicode")
     key = wrapper.get("publicKey")
-    return unwrap(
-        wrapper["signedMeterData"].strip().encode("utf-8"),
-        key if isinstance(key, str) and key.strip() else claimed_key,
-        depth + 1,
-    )
+    return unwrap(inner, key if isinstance(key, str) and key.strip() else claimed_key, depth + 1)
 
 
 def _claimed(claimed_key: str | None) -> tuple[PublicKey | None, str | None]:
@@ -277,7 +282,13 @@ def _examine_ocmf(
         return Verdict(signature=Signature.INVALID, reason=str(error), **base)
     reading_json = [_reading_json(r) for r in readings]
     checks = ocmf_checks(parsed, readings)
-    common: dict[str, Any] = {**base, "fields": fields, "readings": reading_json, "checks": checks}
+    common: dict[str, Any] = {
+        **base,
+        "fields": fields,
+        "readings": reading_json,
+        "checks": checks,
+        "claimed_key": claimed_key.strip() if claimed_key and claimed_key.strip() else None,
+    }
     method = parsed.signature_method
     parts = method.split("-")
     curve = (
@@ -474,6 +485,7 @@ def _examine_alfen(record: bytes, registered: Sequence[PublicKey]) -> Verdict:
         "method": "ECDSA-secp192r1-SHA256",
         "fields": fields,
         "readings": readings,
+        "claimed_key": line.key.hex().upper(),
     }
     try:
         claimed = parse_public_key(line.key.hex())
