@@ -12,7 +12,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api.http import paging, problems
-from api.http.models import EichrechtOut, FrameOut, FrameRefOut, SessionDetail, SessionEventOut, SessionOut, SignedRecordOut
+from api.http.models import (
+    EichrechtOut,
+    FrameOut,
+    FrameRefOut,
+    SessionDetail,
+    SessionEventOut,
+    SessionOut,
+    SignedRecordOut,
+)
 from api.http.paging import CursorParam, FromParam, Limit, Page, ToParam
 from api.http.problems import Problem
 from api.http.security import Principal, Reader, read_fresh, services
