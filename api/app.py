@@ -9,7 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api.http import charge_points, customers, keys, operations, problems, quarantine, sessions
+from api.http import (
+    charge_points,
+    customers,
+    keys,
+    meter_keys,
+    operations,
+    problems,
+    quarantine,
+    sessions,
+    verify,
+)
 from api.http.paging import reject_unknown_query
 from api.http.problems import BodyLimit
 from api.ocpp.endpoint import OcppEndpoint
@@ -68,7 +78,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     for router in (charge_points.router, customers.router, sessions.router, quarantine.router,
-                   keys.router, operations.router):
+                   keys.router, meter_keys.router, verify.router, operations.router):
         app.include_router(router)
     operations.install_metrics(app)
     app.state.rendered_sessions = sessions.RenderedCache(settings.detail_cache_bytes)

@@ -294,6 +294,38 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """One JSON verdict per signed record (JSON lines); 0 if every signature holds, 1 if one
+    does not, 2 if a file cannot be read."""
+    from ledger.signed.inputs import MAX_FILE_BYTES, verify_file
+    from ledger.signed.keys import KeyFormatError, parse_public_key
+    from ledger.signed.verify import Signature
+
+    keys = []
+    for key in args.key:
+        try:
+            keys.append(parse_public_key(key))
+        except KeyFormatError as exc:
+            raise ValueError(f"--key {key[:24]!r}: {exc}") from None
+    status = 0
+    for name in args.files:
+        try:
+            if name == "-":
+                content = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+            else:
+                with open(name, "rb") as file:
+                    content = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            print(f"ladebuch: {name}: {exc.strerror or exc}", file=sys.stderr)
+            status = 2
+            continue
+        for verdict in verify_file(content, keys):
+            print(json.dumps({"file": name, **verdict}, ensure_ascii=False))
+            if verdict["signature"] not in (Signature.VERIFIED, Signature.CLAIMED_KEY_ONLY):
+                status = max(status, 1)
+    return status
+
+
 def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -386,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("revoke").add_argument("id")
     keys_sub.add_parser("list").add_argument("--json", action="store_true")
     keys.set_defaults(func=cmd_keys)
+
+    check = sub.add_parser("verify", help="check signed meter values (Eichrecht) in files")
+    check.add_argument("files", nargs="+", metavar="FILE", help="Transparenzsoftware XML, "
+                       "OCPP JSON, or one signed record a line; - reads stdin")
+    check.add_argument("--key", action="append", default=[],
+                       help="a registered public key (hex or base64 DER, oca:...); repeatable")
+    check.set_defaults(func=cmd_verify)
     return parser
 
 

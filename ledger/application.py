@@ -25,6 +25,7 @@ from ledger.registry import (
     NewApiKey,
 )
 from ledger.sessions import ChargingSession, QuarantineEntry
+from ledger.signed.evidence import transparency_file
 from ledger.store import POSTGRESQL, Database
 
 A = TypeVar("A", bound=Aggregate)
@@ -321,6 +322,18 @@ class Ledger(_Base):
 
     def session_events(self, session_id: UUID) -> list[Any]:
         return list(self.events.get(session_id))
+
+    def transparency_file(self, session_id: UUID) -> bytes | None:
+        """The session's begin and end signed records as a Transparenzsoftware file; None when
+        the session holds no signed data. Raises NotFound for an unknown session."""
+        session = self.get_or_none(ChargingSession, session_id)
+        if session is None:
+            raise NotFound("session", str(session_id))
+        records = []
+        for event in self.session_events(session_id):
+            if isinstance(event, ChargingSession.RecordVerified):
+                records.append((event.verdict, event.context))
+        return transparency_file(records, session.assessment, session.transaction_id)
 
     def quarantine_entries(self) -> Iterator[QuarantineEntry]:
         for entry_id in self.originators(_topic(QuarantineEntry)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,9 +20,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.application import build_applications
+from ledger.signed import transparency
 from ledger.signed.keys import parse_public_key
 from ledger.signed.ocpp import signed_values
+from ledger.signed.verify import examine
 from tests.conftest import Server
+from tests.test_api import Api, api, problem  # noqa: F401  (the api fixture)
+from tests.test_api_e2e import admin
 from tests.test_traces import inbound_calls, load_trace, register, replay
 
 pytestmark = pytest.mark.e2e
@@ -143,3 +148,75 @@ def test_digest_instead_of_signature_is_invalid_and_counted_once(server: Server)
         assert len(ids) == len(set(ids))
         assessed = of(events, "Assessed")[-1].assessment
         assert assessed["energy_billable"] is False
+
+
+# -- meter keys over the HTTP API -----------------------------------------------------------------
+
+
+def test_meter_keys_register_list_retire_and_roles(api: Api) -> None:
+    admin, auditor, accountant = api.key("admin"), api.key("auditor"), api.key("accountant")
+    api.post("/v1/charge-points", admin, {"id": "WB1"})
+    path = "/v1/charge-points/WB1/meter-keys"
+    hex_key = claimed_key_hex()
+    made = api.post(path, admin, {"public_key": hex_key, "evse_id": 1, "meter_serial": "1234567890", "label": "label"})
+    assert made.status_code == 201, made.text
+    key = made.json()
+    assert key["fingerprint"] == parse_public_key(hex_key).fingerprint
+    assert key["retired_at"] is None and key["registered_by"].startswith("api-key:")
+    # The same key in another spelling is the same key: registering it again answers it.
+    again = api.post(path, admin, {"public_key": "oca:base16:asn1:" + hex_key.lower(), "evse_id": 1, "meter_serial": "1234567890"})
+    assert again.status_code == 201 and again.json()["fingerprint"] == key["fingerprint"]
+    problem(api.post(path, admin, {"public_key": hex_key, "evse_id": 2}), 409, "conflict")
+    problem(api.post(path, admin, {"public_key": "not a key"}), 422, "invalid-value")
+    problem(api.post(path, admin, {"public_key": hex_key, "extra": 1}), 422, "validation-error")
+    problem(api.post("/v1/charge-points/NOPE/meter-keys", admin, {"public_key": hex_key}), 404, "not-found")
+    problem(api.post(path, auditor, {"public_key": hex_key}), 403, "forbidden")
+
+    assert [k["fingerprint"] for k in api.get(path, auditor).json()["items"]] == [key["fingerprint"]]
+    problem(api.get(path, accountant), 403, "forbidden")
+
+    retired = api.post(f"{path}/{key['fingerprint']}/retirement", admin, {"reason": "meter replaced"})
+    assert retired.status_code == 200, retired.text
+    assert retired.json()["retired_reason"] == "meter replaced" and retired.json()["retired_at"]
+    problem(api.post(f"{path}/{'0' * 64}/retirement", admin, {"reason": "x"}), 404, "not-found")
+    # Retired, the key may be registered anew (a meter put back).
+    assert api.post(path, admin, {"public_key": hex_key}).status_code == 201
+    events = api.services.registry.meter_keyring("WB1")
+    assert events is not None and len(events.keys) == 1
+
+
+def claimed_key_hex() -> str:
+    parsed = parse_public_key(claimed_key(load_trace(VCP16)))
+    return parsed.spki("secp256k1").hex().upper()
+
+
+# -- what the customer gets -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [VCP16, VCP201])
+def test_session_detail_and_transparency_file_over_http(server: Server, name: str) -> None:
+    trace = load_trace(name)
+    charge_point = trace[0]["cp"]
+    register(server, trace)
+    http = admin(server)
+    made = http.post(f"/v1/charge-points/{charge_point}/meter-keys", json={"public_key": claimed_key(trace)})
+    assert made.status_code == 201, made.text
+    asyncio.run(replay(server, trace))
+
+    (session,) = http.get("/v1/sessions", params={"fresh": "true"}).json()["items"]
+    detail = http.get(f"/v1/sessions/{session['id']}").json()["eichrecht"]
+    assert detail["assessment"]["energy_billable"] is True
+    (record,) = detail["records"]
+    assert record["verdict"]["signature"] == "verified" and detail["key_alerts"] == []
+
+    answer = http.get(f"/v1/sessions/{session['id']}/transparency.xml")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
+    (entry,) = transparency.read(answer.content)
+    assert entry.context == "Transaction.End" and entry.format == "OCMF"
+    assert entry.data == record["verdict"]["signed_data"]  # byte for byte what the meter signed
+    assert entry.public_key is not None  # the registered key, as hex SPKI
+    assert parse_public_key(entry.public_key).fingerprint == made.json()["fingerprint"]
+    # What the customer gets verifies on its own, against the key in the file.
+    assert examine(entry.data, entry.public_key).signature == "claimed-key-only"
+    # Without signed data there is nothing to check: a 404 problem, not an empty file.
+    assert http.get(f"/v1/sessions/{uuid.uuid4()}/transparency.xml").status_code == 404

@@ -305,3 +305,37 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     token: str = Field(description="Shown once; only its hash is stored")
+
+
+# -- meter keys -------------------------------------------------------------------------------
+
+
+class MeterKeyIn(In):
+    public_key: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
+        description="From the meter's label or its BNetzA registration: hex or base64 DER "
+        "SubjectPublicKeyInfo, `oca:base16:asn1:<hex>`, or the bare point in hex"
+    )
+    evse_id: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
+        None, description="Only for this EVSE (OCPP 1.6: connector); omitted: any"
+    )
+    meter_serial: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, description="Only for records of this meter serial (OCMF MS); omitted: any"
+    )
+    label: Text200 = ""
+
+
+class MeterKeyRetirement(In):
+    reason: Text200 = Field(description="Why, e.g. 'meter replaced'")
+    at: UtcTime | None = Field(None, description="From when on it is no longer trusted; omitted: now")
+
+
+class MeterKeyOut(BaseModel):
+    fingerprint: str = Field(description="SHA-256 of the key's point: one key, whatever its spelling")
+    public_key: str
+    evse_id: int | None
+    meter_serial: str | None
+    label: str
+    registered_at: Time
+    registered_by: str
+    retired_at: Time | None
+    retired_reason: str | None

@@ -195,3 +195,24 @@ def export_session_frames(
     )
 
 
+
+
+@router.get(
+    "/{session_id}/transparency.xml",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}},
+                     "description": "The Transparenzsoftware input file of the session"}},
+)
+def transparency_file(request: Request, session_id: UUID, principal: Reader) -> Response:
+    """The session's signed begin and end readings with their public key, as the S.A.F.E.
+    Transparenzsoftware (and Chargy) open them: what a customer checks the invoice with."""
+    svc = services(request)
+    _visible(svc, session_id, principal)
+    body = svc.ledger.transparency_file(session_id)
+    if body is None:
+        raise Problem("not-found", f"session {session_id} holds no signed meter data")
+    return Response(
+        body,
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="session-{session_id}.xml"'},
+    )
