@@ -294,6 +294,55 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_meter_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    services = _services(settings)
+    try:
+        registry = services.registry
+        if args.action == "add":
+            key = registry.register_meter_key(
+                args.charge_point, args.public_key, evse_id=args.evse, meter_serial=args.serial,
+                label=args.label, at=datetime.now(UTC), by=f"cli:{getpass.getuser()}",
+            )
+            print(f"meter key {key.fingerprint} registered for {args.charge_point}")
+        elif args.action == "retire":
+            at = parse_time(args.at) if args.at else datetime.now(UTC)
+            key = registry.retire_meter_key(args.charge_point, args.fingerprint, at=at, reason=args.reason)
+            print(f"meter key {key.fingerprint} of {args.charge_point} retired from {key.retired_at}")
+        else:
+            rows = [
+                {**dataclasses.asdict(key), "registered_at": str(key.registered_at),
+                 "retired_at": key.retired_at and str(key.retired_at)}
+                for key in registry.meter_keys(args.charge_point)
+            ]
+            _print_rows(rows, args.json)
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_evidence_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The Transparenzsoftware file of one session, to a file or stdout."""
+    from uuid import UUID
+
+    services = _services(settings)
+    try:
+        body = services.ledger.transparency_file(UUID(args.session))
+    finally:
+        services.close()
+    if body is None:
+        print(f"session {args.session} holds no signed meter data", file=sys.stderr)
+        return 1
+    if args.output:
+        with open(args.output, "wb") as out:
+            out.write(body)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(body + b"\n")
+    return 0
+
+
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """One JSON verdict per signed record (JSON lines); 0 if every signature holds, 1 if one
     does not, 2 if a file cannot be read."""
@@ -418,6 +467,33 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("revoke").add_argument("id")
     keys_sub.add_parser("list").add_argument("--json", action="store_true")
     keys.set_defaults(func=cmd_keys)
+
+    meter_keys = sub.add_parser("meter-keys", help="meter public keys: the trust anchors of signed values")
+    meter_keys_sub = meter_keys.add_subparsers(dest="action", required=True)
+    add_key = meter_keys_sub.add_parser("add", help="register a key from the meter's label")
+    add_key.add_argument("charge_point")
+    add_key.add_argument("public_key", help="hex or base64 SPKI, oca:base16:asn1:..., or the bare point")
+    add_key.add_argument("--evse", type=int, help="only for this EVSE (1.6: connector)")
+    add_key.add_argument("--serial", help="only for this meter serial (OCMF MS)")
+    add_key.add_argument("--label", default="")
+    retire_key = meter_keys_sub.add_parser("retire", help="stop trusting a key from a time on")
+    retire_key.add_argument("charge_point")
+    retire_key.add_argument("fingerprint")
+    retire_key.add_argument("--reason", required=True)
+    retire_key.add_argument("--at", help="ISO 8601 with zone; default now")
+    list_keys = meter_keys_sub.add_parser("list")
+    list_keys.add_argument("charge_point")
+    list_keys.add_argument("--json", action="store_true")
+    meter_keys.set_defaults(func=cmd_meter_keys)
+
+    evidence = sub.add_parser("evidence", help="evidence files for customers and auditors")
+    evidence_sub = evidence.add_subparsers(dest="action", required=True)
+    evidence_export = evidence_sub.add_parser(
+        "export", help="a session's signed begin and end as a Transparenzsoftware XML file"
+    )
+    evidence_export.add_argument("--session", required=True, help="the session id (UUID)")
+    evidence_export.add_argument("--output", "-o", help="file to write; default stdout")
+    evidence_export.set_defaults(func=cmd_evidence_export)
 
     check = sub.add_parser("verify", help="check signed meter values (Eichrecht) in files")
     check.add_argument("files", nargs="+", metavar="FILE", help="Transparenzsoftware XML, "

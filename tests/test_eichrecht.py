@@ -220,3 +220,32 @@ def test_session_detail_and_transparency_file_over_http(server: Server, name: st
     assert examine(entry.data, entry.public_key).signature == "claimed-key-only"
     # Without signed data there is nothing to check: a 404 problem, not an empty file.
     assert http.get(f"/v1/sessions/{uuid.uuid4()}/transparency.xml").status_code == 404
+
+
+def test_cli_meter_keys_and_evidence_export(server: Server) -> None:
+    trace = load_trace(VCP16)
+    charge_point = trace[0]["cp"]
+    register(server, trace)
+    key = claimed_key(trace)
+    added = server.cli("meter-keys", "add", charge_point, key, "--serial", "1234567890", "--label", "Zähler 1")
+    assert added.returncode == 0, added.stderr
+    fingerprint = parse_public_key(key).fingerprint
+    assert fingerprint in added.stdout
+    asyncio.run(replay(server, trace))
+
+    (events,) = session_events(server)
+    assert of(events, "Assessed")[-1].assessment["energy_billable"] is True  # the serial matched (MS)
+    session_id = str(events[0].originator_id)
+    exported = server.cli("evidence", "export", "--session", session_id)
+    assert exported.returncode == 0, exported.stderr
+    (entry,) = transparency.read(exported.stdout.strip().encode())
+    assert examine(entry.data, entry.public_key).signature_holds
+
+    listed = json.loads(server.cli("meter-keys", "list", charge_point, "--json").stdout)
+    assert [(k["fingerprint"], k["meter_serial"], k["label"]) for k in listed] == [(fingerprint, "1234567890", "Zähler 1")]
+    retired = server.cli("meter-keys", "retire", charge_point, fingerprint, "--reason", "meter replaced")
+    assert retired.returncode == 0, retired.stderr
+    assert json.loads(server.cli("meter-keys", "list", charge_point, "--json").stdout)[0]["retired_at"]
+
+    assert server.cli("evidence", "export", "--session", "not-a-uuid").returncode != 0
+    assert server.cli("meter-keys", "add", charge_point, "garbage").returncode != 0
