@@ -6,6 +6,7 @@ state what the message changes, so a retried or repeated message changes nothing
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -256,6 +257,84 @@ def _first_timestamp(meter_values: list[dict[str, Any]]) -> datetime | None:
     for meter_value in meter_values:
         if "timestamp" in meter_value:
             return parse_time(meter_value["timestamp"])
+    return None
+
+
+def data_transfer(
+    uow: UnitOfWork,
+    *,
+    charge_point: str,
+    protocol: str,
+    message_id: str,
+    source_frame: FrameRef,
+    payload: dict[str, Any],
+) -> str:
+    """Signed meter data some stations send by DataTransfer; returns the DataTransfer status.
+
+    `data` may be the signed data itself (OCMF, Alfen, the OCA JSON wrapper, hex, base64) or a
+    JSON object, possibly as a string, naming the transaction (`transactionId`) with the signed
+    data in `signedMeterData`/`signedData`/`value` or as OCPP `meterValue`s. Signed data for a
+    transaction of this charge point is verified into its session; signed data we cannot place
+    goes to the quarantine with the reason. Anything else is a vendor extension we do not know.
+    """
+    data = payload.get("data")
+    found = _transferred(data)
+    if found is None:
+        return "UnknownVendorId"
+    transaction_id, meter_values = found
+    session = None
+    if transaction_id is not None:
+        family = OCPP16 if protocol == "ocpp1.6" else OCPP2
+        session = uow.get(ChargingSession, ChargingSession.create_id(charge_point, family, transaction_id))
+    if session is None:
+        quarantine(
+            uow,
+            charge_point=charge_point,
+            protocol=protocol,
+            action="DataTransfer",
+            message_id=message_id,
+            transaction_id=transaction_id,
+            reason="signed meter data in a DataTransfer for no transaction of this charge point"
+            if transaction_id is None
+            else f"signed meter data in a DataTransfer for transaction {transaction_id}, which this charge point never started",
+            payload=payload,
+            source_frame=source_frame,
+        )
+        return "Accepted"
+    verify_signed(uow, session, meter_values, source_frame, datetime.now(UTC))
+    return "Accepted"
+
+
+def _transferred(data: Any) -> tuple[str | None, list[Any]] | None:
+    """(transaction id, meter values holding the signed data) found in DataTransfer.data."""
+    if isinstance(data, str):
+        text = data.strip()
+        if text.startswith("{"):
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
+                parsed = None
+            if isinstance(parsed, dict) and ("transactionId" in parsed or "signedMeterData" not in parsed):
+                return _transferred(parsed)
+        if examine(text).format in ("unknown", "none"):
+            return None  # not signed data in any format we recognise
+        return None, [{"sampledValue": [{"format": "SignedData", "value": text}]}]
+    if not isinstance(data, dict):
+        return None
+    raw_id = data.get("transactionId")
+    transaction_id = str(raw_id) if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else None
+    if isinstance(data.get("meterValue"), list) and signed_values(data["meterValue"]):
+        return transaction_id, data["meterValue"]
+    if isinstance(data.get("signedMeterData"), str):
+        # The OCA wrapper with the transaction beside it: keep its key (a claim) with the data.
+        wrapper = {k: data[k] for k in ("signedMeterData", "publicKey", "encodingMethod", "signingMethod") if k in data}
+        return transaction_id, [{"sampledValue": [{"format": "SignedData", "value": json.dumps(wrapper)}]}]
+    for key in ("signedData", "value"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            inner = _transferred(value)
+            if inner is not None:
+                return transaction_id, inner[1]
     return None
 
 

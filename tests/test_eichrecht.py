@@ -9,6 +9,7 @@ SD is a bare SHA-256 digest, not a signature.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from datetime import UTC, datetime
@@ -249,3 +250,46 @@ def test_cli_meter_keys_and_evidence_export(server: Server) -> None:
 
     assert server.cli("evidence", "export", "--session", "not-a-uuid").returncode != 0
     assert server.cli("meter-keys", "add", charge_point, "garbage").returncode != 0
+
+
+# -- signed data by DataTransfer ----------------------------------------------------------------------
+
+
+def test_signed_data_by_data_transfer_joins_its_session_or_the_quarantine(server: Server) -> None:
+    trace = load_trace(VCP16)
+    charge_point = trace[0]["cp"]
+    register(server, trace)
+    key = claimed_key(trace)
+    register_key(server, charge_point, key)
+    (stop,) = inbound_calls(trace, "StopTransaction")
+    (value,) = signed_values(stop[3]["transactionData"])
+    ocmf_text = base64.b64decode(json.loads(value.data)["signedMeterData"]).decode()
+
+    async def transfer(ws: Any, run: Any) -> None:
+        (ours,) = run.transaction_ids.values()
+        for message_id, data in (
+            ("dt-1", json.dumps({"transactionId": ours, "signedMeterData": ocmf_text})),  # its session
+            ("dt-2", json.dumps({"transactionId": 999, "signedData": ocmf_text})),  # no such transaction
+            ("dt-3", ocmf_text),  # no transaction named
+            ("dt-4", "firmware says hello"),  # a vendor extension we do not know
+        ):
+            frame = [2, message_id, "DataTransfer", {"vendorId": "ACME", "data": data}]
+            answer = await run.call(ws, json.dumps(frame))
+            assert answer[2]["status"] == ("UnknownVendorId" if message_id == "dt-4" else "Accepted")
+
+    asyncio.run(replay(server, trace, then=transfer))
+
+    (events,) = session_events(server)
+    # The same record as in StopTransaction: kept once, verified against the registered key.
+    (record,) = of(events, "RecordVerified")
+    assert record.verdict["signature"] == "verified"
+    registry, ledger = build_applications(server.database)
+    try:
+        reasons = sorted(entry.reason for entry in ledger.quarantine_entries())
+    finally:
+        registry.close()
+        ledger.close()
+    assert reasons == [
+        "signed meter data in a DataTransfer for no transaction of this charge point",
+        "signed meter data in a DataTransfer for transaction 999, which this charge point never started",
+    ]

@@ -104,8 +104,11 @@ class V16:
     @staticmethod
     @on("DataTransfer")
     def data_transfer(ctx: CallContext, payload: Payload) -> Payload:
-        # No vendor extension is understood yet; the frame keeps what was sent.
-        return {"status": "UnknownVendorId"}
+        # Signed meter data is verified; any other vendor extension is kept in the frame only.
+        return {"status": transactions.data_transfer(
+            ctx.uow, charge_point=ctx.charge_point, protocol=ctx.protocol,
+            message_id=ctx.message_id, source_frame=ctx.frame, payload=payload,
+        )}
 
     @staticmethod
     @on("SignCertificate")
@@ -155,7 +158,10 @@ class V201:
     @staticmethod
     @on("DataTransfer")
     def data_transfer(ctx: CallContext, payload: Payload) -> Payload:
-        return {"status": "UnknownVendorId"}
+        return {"status": transactions.data_transfer(
+            ctx.uow, charge_point=ctx.charge_point, protocol=ctx.protocol,
+            message_id=ctx.message_id, source_frame=ctx.frame, payload=payload,
+        )}
 
     @staticmethod
     @on("SignCertificate")
