@@ -7,6 +7,7 @@ every projection the server keeps up to date:
 - `sessions`: charging sessions and the evidence index (ledger);
 - `monitoring`: charge point connection, boot, heartbeat and connector status (ledger frames);
 - `quarantine`: messages kept but not applied, and their resolution (ledger);
+- `eichrecht`: per session, its signed records' verdicts counted and the latest assessment (ledger);
 - `registry`: charge points, customers, id tags and their periods, API keys (registry).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from ledger.application import Ledger, Registry
 from ledger.store import Database
-from projections import monitoring, quarantine, registry, sessions
+from projections import eichrecht, monitoring, quarantine, registry, sessions
 from projections.runner import Runner
 
 
@@ -30,6 +31,10 @@ def build_runners(database: Database, ledger: Ledger, registry_app: Registry) ->
         quarantine.NAME: Runner(
             quarantine.NAME, ledger, quarantine.QuarantineView(database), quarantine.TOPICS,
             quarantine.apply,
+        ),
+        eichrecht.NAME: Runner(
+            eichrecht.NAME, ledger, eichrecht.EichrechtView(database), eichrecht.TOPICS,
+            eichrecht.apply,
         ),
         registry.NAME: Runner(
             registry.NAME, registry_app, registry.RegistryView(database), registry.TOPICS,

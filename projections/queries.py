@@ -43,17 +43,25 @@ _CUSTOMER_JOIN = (
     "AND (a.valid_from IS NULL OR a.valid_from <= s.started_at) "
     "AND (a.valid_until IS NULL OR s.started_at < a.valid_until)"
 )
-SESSION_COLUMNS = (*sessions.COLUMNS, "customer_id")
+# The Eichrecht summary beside each session (rm_session_eichrecht; NULL until that read model has it).
+EICHRECHT_COLUMNS = (
+    "energy_billable", "billable_energy", "billable_unit", "billable_energy_wh", "time_billable",
+    "signed_records", "key_alerts", "eichrecht_position",
+)
+SESSION_COLUMNS = (*sessions.COLUMNS, "customer_id", *EICHRECHT_COLUMNS)
 _SESSION_SELECT = (
-    f"SELECT {', '.join('s.' + c for c in sessions.COLUMNS)}, a.customer_id "
+    f"SELECT {', '.join('s.' + c for c in sessions.COLUMNS)}, a.customer_id, "
+    "e.energy_billable, e.energy, e.unit, e.energy_wh, e.time_billable, e.records, e.key_alerts, "
+    "e.position "
     f"FROM rm_sessions s {_CUSTOMER_JOIN} "
+    "LEFT JOIN rm_session_eichrecht e ON e.session_id = s.session_id "
 )
 
 
 def list_sessions(
     cur: Cursor, *, limit: int, before: int | None = None, charge_point: str | None = None,
     customer_id: str | None = None, started_from: datetime | None = None,
-    started_to: datetime | None = None, state: str | None = None,
+    started_to: datetime | None = None, state: str | None = None, billable: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first (by the position of the session's first event)."""
     where = Filter()
@@ -69,6 +77,8 @@ def list_sessions(
         where.add("s.started_at < %s", started_to)
     if state is not None:
         where.add("s.state = %s", state)
+    if billable is not None:
+        where.add("e.energy_billable = %s", billable)
     return _rows(
         cur, SESSION_COLUMNS,
         f"{_SESSION_SELECT}{where.sql()} ORDER BY s.opened_position DESC LIMIT %s",

@@ -378,7 +378,7 @@ def test_every_read_model_rebuilds_to_the_same_rows(api: Api) -> None:
             }
 
     live = dump()
-    assert all(live[t] for t in ("rm_sessions", "rm_customers", "rm_tag_assignments", "rm_api_keys"))
+    assert all(live[t] for t in ("rm_sessions", "rm_customers", "rm_tag_assignments", "rm_api_keys", "rm_session_eichrecht"))
     for runner in api.services.projections.values():
         runner.stop()
         runner.rebuild()

@@ -204,7 +204,13 @@ def test_session_detail_and_transparency_file_over_http(server: Server, name: st
     assert made.status_code == 201, made.text
     asyncio.run(replay(server, trace))
 
-    (session,) = http.get("/v1/sessions", params={"fresh": "true"}).json()["items"]
+    (session,) = http.get("/v1/sessions", params={"fresh": "true", "billable": "true"}).json()["items"]
+    assert http.get("/v1/sessions", params={"billable": "false"}).json()["items"] == []
+    # The Eichrecht read model beside the session: billable energy in the meter's unit and in Wh.
+    assert session["energy_billable"] is True and session["time_billable"] == "no"
+    assert session["billable_unit"] == "kWh" and session["signed_records"] == 1
+    assert Decimal(session["billable_energy"]) * 1000 == Decimal(session["billable_energy_wh"])
+    assert session["key_alerts"] == 0
     detail = http.get(f"/v1/sessions/{session['id']}").json()["eichrecht"]
     assert detail["assessment"]["energy_billable"] is True
     (record,) = detail["records"]

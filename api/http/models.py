@@ -201,6 +201,16 @@ class SessionOut(BaseModel):
     stop_reason: str | None
     readings: int
     after_end_readings: int
+    energy_billable: bool | None = Field(
+        description="Eichrecht: signed begin and end of one meter, verified against a registered key "
+        "(null: not assessed yet; the detail says why not)"
+    )
+    billable_energy: Decimal | None = Field(description="end - begin in the meter's own unit, exact")
+    billable_unit: str | None
+    billable_energy_wh: Decimal | None
+    time_billable: Literal["wall-clock", "duration", "no"] | None
+    signed_records: int | None
+    key_alerts: int | None
 
 
 class FrameRefOut(BaseModel):

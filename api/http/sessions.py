@@ -37,6 +37,8 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in SessionOut.model_fields if k in row}
     out["id"] = row["session_id"]
     out["customer_id"] = row["customer_id"]
+    if row.get("energy_billable") is not None:
+        out["energy_billable"] = bool(row["energy_billable"])  # SQLite answers 0/1
     return out
 
 
@@ -48,6 +50,7 @@ def list_sessions(
     from_: FromParam = None,
     to: ToParam = None,
     state: Literal["opened", "active", "ended"] | None = None,
+    billable: bool | None = Query(None, description="Only sessions whose energy is (not) billable"),
 ) -> Page[SessionOut]:
     """Newest first. A customer's key lists only that customer's sessions."""
     paging.check_range(from_, to)
@@ -59,7 +62,7 @@ def list_sessions(
     with services(request).reading() as cur:
         rows = queries.list_sessions(
             cur, limit=limit + 1, before=before, charge_point=charge_point, customer_id=wanted,
-            started_from=from_, started_to=to, state=state,
+            started_from=from_, started_to=to, state=state, billable=billable,
         )
     rows, next_cursor = paging.page(KIND, rows, limit, "opened_position")
     return Page(items=[SessionOut.model_validate(_out(r)) for r in rows], next_cursor=next_cursor)
@@ -81,7 +84,7 @@ def get_session(request: Request, principal: Reader, session_id: UUID) -> Respon
     row = _visible(svc, session_id, principal)
     rendered: RenderedCache = request.app.state.rendered_sessions
     # The customer is decided at read time (tag assignments), so it is part of the key.
-    key = (str(session_id), int(row["events"]), row["customer_id"])
+    key = (str(session_id), int(row["events"]), row["customer_id"], row["eichrecht_position"])
     body = rendered.get(key)
     if body is None:
         body = _detail(svc, session_id, row).model_dump_json().encode()
@@ -130,24 +133,25 @@ def _detail(svc: Services, session_id: UUID, row: dict[str, Any]) -> SessionDeta
 
 
 class RenderedCache:
-    """Session details as sent, by (session, number of events, customer). Evidence is never
-    edited, so a detail changes only when the session gets a new event or another customer,
-    and then its key changes: an entry can never be stale. Bounded by bytes, least recently used dropped first."""
+    """Session details as sent, by (session, number of events, customer, position of its Eichrecht
+    summary). Evidence is never edited, so a detail changes only when the session gets a new
+    event, another customer or a newer summary, and then its key changes: an entry can never be
+    stale. Bounded by bytes, least recently used dropped first."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._bytes = 0
-        self._items: OrderedDict[tuple[str, int, str | None], bytes] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int, str | None, int | None], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, int, str | None]) -> bytes | None:
+    def get(self, key: tuple[str, int, str | None, int | None]) -> bytes | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: tuple[str, int, str | None], body: bytes) -> None:
+    def put(self, key: tuple[str, int, str | None, int | None], body: bytes) -> None:
         with self._lock:
             if key in self._items or len(body) > self.max_bytes:
                 return
