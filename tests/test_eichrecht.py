@@ -299,3 +299,48 @@ def test_signed_data_by_data_transfer_joins_its_session_or_the_quarantine(server
         "signed meter data in a DataTransfer for no transaction of this charge point",
         "signed meter data in a DataTransfer for transaction 999, which this charge point never started",
     ]
+
+
+# -- hostile signed data at ingest --------------------------------------------------------------------
+
+HOSTILE = {
+    "deep-json": '{"signedMeterData":' + "[" * 50_000 + "]" * 50_000 + "}",
+    "deep-payload": "OCMF|" + '{"a":' * 20_000 + "1" + "}" * 20_000 + '|{"SD":"00"}',
+    "huge-number": 'OCMF|{"FV":"1.0","RD":[{"TX":"B","RV":' + "9" * 5000 + ',"ST":"G"}]}|{"SD":"3000"}',
+    "huge-exponent": 'OCMF|{"RD":[{"TX":"B","RV":1e999999999999999999}]}|{"SD":"3000"}',
+    "truncated": 'OCMF|{"FV":"1.0","GI":"X","RD":[{"TX":"B"',
+    "garbled-base64": "T0NNRnx7!!!notbase64",
+    "not-utf8": (b"OCMF|{\"GI\":\"\xff\"}|{\"SD\":\"3000\"}").hex(),  # hex of latin-1 bytes
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_signed_data_gets_a_verdict_and_the_reading_is_kept(server: Server, kind: str) -> None:
+    trace = load_trace(VCP16)
+    register(server, trace)
+
+    async def send(ws: Any, run: Any) -> None:
+        (ours,) = run.transaction_ids.values()
+        payload = {"connectorId": 1, "transactionId": ours, "meterValue": [{
+            "timestamp": "2026-11-23T20:00:40Z",
+            "sampledValue": [
+                {"value": "251", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                {"value": HOSTILE[kind], "format": "SignedData", "context": "Sample.Periodic"},
+            ],
+        }]}
+        await run.call(ws, json.dumps([2, "hostile-1", "MeterValues", payload]))  # a CALLRESULT
+
+    asyncio.run(replay(server, trace, then=send))
+
+    (events,) = session_events(server)
+    late = [e for e in of(events, "Updated") if e.source_action == "MeterValues"][-1]
+    assert late.meter_values[0]["sampledValue"][1]["value"] == HOSTILE[kind]  # kept verbatim
+    records = of(events, "RecordVerified")
+    if kind == "empty":
+        assert len(records) == 1  # an empty value is no signed data: only the real record
+        return
+    hostile = records[-1]
+    assert hostile.verdict["signature"] == "invalid" and hostile.verdict["reason"]
+    # The late garbage changes nothing billable: the session's pair is still the real record.
+    assert records[0].verdict["signature"] == "claimed-key-only"

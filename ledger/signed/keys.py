@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 # DER of the named-curve OIDs (RFC 5480, RFC 5639), so that a bare point can be written as SPKI.
 CURVE_OIDS = {
@@ -40,7 +41,7 @@ class PublicKey:
     point: bytes  # SEC 1 encoded point
     key_curve: str | None  # the curve the SPKI names, if it came as SPKI and we know the OID
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """SHA-256 of the point, hex: one key, whatever spelling it arrived in."""
         return hashlib.sha256(self.point).hexdigest()
@@ -68,7 +69,11 @@ def parse_public_key(text: str) -> PublicKey:
     except (binascii.Error, ValueError):
         raise KeyFormatError("the public key is neither hex nor base64") from None
     # Stations also send base64 of the hex text (with a trailing newline, even).
-    if _HEX.fullmatch(raw.strip().decode("ascii", "replace")) and len(raw.strip()) % 2 == 0 and raw.strip():
+    if (
+        _HEX.fullmatch(raw.strip().decode("ascii", "replace"))
+        and len(raw.strip()) % 2 == 0
+        and raw.strip()
+    ):
         return from_bytes(bytes.fromhex(raw.strip().decode("ascii")))
     if raw[:4].lower() == b"oca:":
         try:

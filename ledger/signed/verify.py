@@ -24,15 +24,24 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 from ledger.signed import alfen, ocmf
-from ledger.signed.curves import NotAPoint, curve_named, raw_to_der, verifier
-from ledger.signed.keys import KeyFormatError, PublicKey, parse_public_key
+from ledger.signed.curves import (
+    CURVES,
+    Curve,
+    NotAPoint,
+    curve_named,
+    raw_to_der,
+    read_der_integers,
+    verifier,
+)
+from ledger.signed.keys import MAX_KEY_TEXT, KeyFormatError, PublicKey, parse_public_key
 
 MAX_SIGNED_TEXT = 128 * 1024
 _HEX = re.compile(r"[0-9A-Fa-f\s]+")
@@ -56,6 +65,16 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Details:
+    fields: dict[str, Any]
+    readings: list[dict[str, Any]]
+    checks: list[Check]
+
+
+NO_DETAILS = Details({}, [], [])
+
+
+@dataclass(frozen=True)
 class Verdict:
     format: str
     signature: Signature
@@ -68,9 +87,25 @@ class Verdict:
     key_spki_hex: str | None = None
     claimed_key_fingerprint: str | None = None
     claimed_key: str | None = None  # the key text that came with the data (a claim)
-    fields: dict[str, Any] = field(default_factory=dict)
-    readings: list[dict[str, Any]] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
+    # What the record says (fields, readings, billing checks), worked out when first asked for:
+    # verifying many records in bulk need not interpret them.
+    interpret: Callable[[], Details] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def details(self) -> Details:
+        return self.interpret() if self.interpret is not None else NO_DETAILS
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self.details.fields
+
+    @property
+    def readings(self) -> list[dict[str, Any]]:
+        return self.details.readings
+
+    @property
+    def checks(self) -> list[Check]:
+        return self.details.checks
 
     @property
     def signature_holds(self) -> bool:
@@ -206,23 +241,35 @@ def _unwrap_json(
 def _claimed(claimed_key: str | None) -> tuple[PublicKey | None, str | None]:
     if claimed_key is None or not claimed_key.strip():
         return None, None
+    if len(claimed_key) > MAX_KEY_TEXT:  # refused anyway; kept out of the cache
+        return _read_claim.__wrapped__(claimed_key)
+    return _read_claim(claimed_key)
+
+
+@lru_cache(maxsize=1024)
+def _read_claim(text: str) -> tuple[PublicKey | None, str | None]:
+    # Cached: a station sends the same key with every record, and reading it costs as much as
+    # a tenth of a verification.
     try:
-        return parse_public_key(claimed_key), None
+        return parse_public_key(text), None
     except KeyFormatError as error:
         return None, f"the key that came with the data is unreadable: {error}"
 
 
+@lru_cache(maxsize=1024)
+def _spki_hex(key: PublicKey, curve: str) -> str:
+    return key.spki(curve).hex().upper()
+
+
 def _decide(
     format_: str,
-    curve_name: str,
+    curve: Curve,
     signature_der: bytes,
     message: bytes,
     claimed: PublicKey | None,
     registered: Iterable[PublicKey],
 ) -> tuple[Signature, str | None, PublicKey | None, str | None]:
     """(verdict, reason, the key it held against, "registered"/"claimed")."""
-    curve = curve_named(curve_name)
-    assert curve is not None
     registered = list(registered)
     for key in registered:
         if _holds(curve, key, signature_der, message):
@@ -242,6 +289,8 @@ def _decide(
             None,
         )
     if claimed is None:
+        if read_der_integers(signature_der) is None:
+            return Signature.INVALID, "the signature is not a DER ECDSA signature", None, None
         return Signature.NO_KEY, "no registered key and no key with the data", None, None
     if _holds(curve, claimed, signature_der, message):
         return (
@@ -275,27 +324,13 @@ def _examine_ocmf(
         "signed_data": signed_text,
         "method": parsed.signature_method,
     }
-    try:
-        fields = _ocmf_fields(parsed)
-        readings = ocmf.readings(parsed)
-    except ocmf.OcmfError as error:
-        return Verdict(signature=Signature.INVALID, reason=str(error), **base)
-    reading_json = [_reading_json(r) for r in readings]
-    checks = ocmf_checks(parsed, readings)
     common: dict[str, Any] = {
         **base,
-        "fields": fields,
-        "readings": reading_json,
-        "checks": checks,
+        "interpret": partial(_interpret_ocmf, parsed),
         "claimed_key": claimed_key.strip() if claimed_key and claimed_key.strip() else None,
     }
     method = parsed.signature_method
-    parts = method.split("-")
-    curve = (
-        curve_named(parts[1])
-        if len(parts) == 3 and parts[0] == "ECDSA" and parts[2] == "SHA256"
-        else None
-    )
+    curve = curve_of_method(method)
     if curve is None:
         return Verdict(
             signature=Signature.UNSUPPORTED,
@@ -342,17 +377,35 @@ def _examine_ocmf(
     if claim_problem and not registered:
         return Verdict(signature=Signature.NO_KEY, reason=claim_problem, **common)
     verdict, reason, key, source = _decide(
-        "OCMF", curve.name, signature, parsed.payload_bytes, claimed, registered
+        "OCMF", curve, signature, parsed.payload_bytes, claimed, registered
     )
     return Verdict(
         signature=verdict,
         reason=reason,
         key_source=source,
         key_fingerprint=key.fingerprint if key else None,
-        key_spki_hex=key.spki(curve.name).hex().upper() if key else None,
+        key_spki_hex=_spki_hex(key, curve.name) if key else None,
         claimed_key_fingerprint=claimed_fp,
         **common,
     )
+
+
+def _interpret_ocmf(parsed: ocmf.Ocmf) -> Details:
+    fields = _ocmf_fields(parsed)
+    try:
+        readings = ocmf.readings(parsed)
+    except ocmf.OcmfError as error:
+        return Details(fields, [], [Check("readings", False, f"unreadable: {error}")])
+    return Details(fields, [_reading_json(r) for r in readings], ocmf_checks(parsed, readings))
+
+
+@lru_cache(maxsize=64)
+def curve_of_method(method: str) -> Curve | None:
+    """The curve of an OCMF signature method `ECDSA-<curve>-SHA256`; None for any other method."""
+    parts = method.split("-")
+    if len(parts) == 3 and parts[0] == "ECDSA" and parts[2] == "SHA256":
+        return curve_named(parts[1])
+    return None
 
 
 def _ocmf_fields(parsed: ocmf.Ocmf) -> dict[str, Any]:
@@ -483,8 +536,7 @@ def _examine_alfen(record: bytes, registered: Sequence[PublicKey]) -> Verdict:
         "record_id": record_id,
         "signed_data": record.decode("ascii"),
         "method": "ECDSA-secp192r1-SHA256",
-        "fields": fields,
-        "readings": readings,
+        "interpret": partial(Details, fields, readings, []),
         "claimed_key": line.key.hex().upper(),
     }
     try:
@@ -494,14 +546,14 @@ def _examine_alfen(record: bytes, registered: Sequence[PublicKey]) -> Verdict:
             signature=Signature.INVALID, reason=f"the embedded key is unreadable: {error}", **common
         )
     verdict, reason, key, source = _decide(
-        "ALFEN", "secp192r1", raw_to_der(line.signature), line.dataset, claimed, registered
+        "ALFEN", CURVES["secp192r1"], raw_to_der(line.signature), line.dataset, claimed, registered
     )
     return Verdict(
         signature=verdict,
         reason=reason,
         key_source=source,
         key_fingerprint=key.fingerprint if key else None,
-        key_spki_hex=key.spki("secp192r1").hex().upper() if key else None,
+        key_spki_hex=_spki_hex(key, "secp192r1") if key else None,
         claimed_key_fingerprint=claimed.fingerprint,
         **common,
     )
