@@ -31,7 +31,11 @@ def transparency_file(
     end = (assessment or {}).get("end_record")
     chosen: list[tuple[dict[str, Any], str | None]]
     if begin in by_id and end in by_id:
-        chosen = [(by_id[end][0], END)] if begin == end else [(by_id[begin][0], BEGIN), (by_id[end][0], END)]
+        chosen = (
+            [(by_id[end][0], END)]
+            if begin == end
+            else [(by_id[begin][0], BEGIN), (by_id[end][0], END)]
+        )
     else:
         chosen = [(verdict, context) for verdict, context in records]
     values = [
