@@ -9,9 +9,11 @@ server processes may run the same projection against one PostgreSQL database.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,16 @@ class Status:
     @property
     def lag(self) -> int:
         return max(self.head - self.position, 0)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Notifications read after `start`, decoded: applying them takes the position to `reached`."""
+
+    start: int
+    reached: int
+    head: int
+    events: list[tuple[int, Any]]
 
 
 class Runner:
@@ -59,10 +71,15 @@ class Runner:
 
     def run_once(self) -> int:
         """Apply the next page; returns how many notifications the position advanced by."""
+        page = self._read(self.position())
+        return 0 if page is None else self._write(page)
+
+    def _read(self, start: int) -> Page | None:
+        """The page after `start`, decoded; None when `start` is at the head. Touches only the
+        application, not the view, so it may run in another thread."""
         head = self.app.recorder.max_notification_id() or 0
-        start = self.position()
         if start >= head:
-            return 0
+            return None
         stop = min(head, start + self.page * 20)
         notifications = self.app.recorder.select_notifications(
             start=start + 1, limit=self.page, stop=stop, topics=self.topics
@@ -70,13 +87,17 @@ class Runner:
         # A full page may end before `stop`; otherwise everything up to `stop` was read.
         reached = notifications[-1].id if len(notifications) == self.page else stop
         decoded = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        return Page(start, reached, head, decoded)
+
+    def _write(self, page: Page) -> int:
+        """Apply a page with its tracking record, unless the position moved past its start."""
         with self.view.transaction() as cur:
-            if self._locked_position(cur) != start:
+            if self._locked_position(cur) != page.start:
                 return 0  # another runner applied this page first
-            if decoded:
-                self.apply(self.view, cur, decoded)
-            self.view.track(cur, Tracking(self.name, reached))
-        return reached - start
+            if page.events:
+                self.apply(self.view, cur, page.events)
+            self.view.track(cur, Tracking(self.name, page.reached))
+        return page.reached - page.start
 
     def _locked_position(self, cur: Cursor) -> int:
         cur.execute(
@@ -92,18 +113,35 @@ class Runner:
         return int(row[0])
 
     def catch_up(self, progress: Callable[[Status], None] | None = None) -> int:
+        """Apply pages until the head. While a page is written, the next one is read and decoded
+        in a second thread: the database works on one while Python works on the other."""
         total = 0
-        while True:
-            advanced = self.run_once()
-            if not advanced:
-                return total
-            total += advanced
-            if progress is not None:
-                progress(self.status())
+        with ThreadPoolExecutor(1, thread_name_prefix=f"projection-{self.name}-read") as reader:
+            page = self._read(self.position())
+            while page is not None:
+                ahead: Future[Page | None] | None = None
+                if page.reached < page.head:
+                    ahead = reader.submit(self._read, page.reached)
+                advanced = self._write(page)
+                if not advanced:
+                    return total  # the page read ahead is of no use: it follows a lost page
+                total += advanced
+                if progress is not None:
+                    progress(self.status())
+                page = ahead.result() if ahead is not None else self._read(page.reached)
+        return total
 
     def rebuild(self, progress: Callable[[Status], None] | None = None) -> int:
         self.view.reset(self.name)
-        return self.catch_up(progress)
+        # A rebuild makes millions of short-lived objects and no garbage cycles: the cyclic
+        # collector would only walk the pages held in memory, again and again.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self.catch_up(progress)
+        finally:
+            if collecting:
+                gc.enable()
 
     def wait(self, notification_id: int, timeout: float = 5.0) -> None:
         """Read-after-write: return once the view has applied up to `notification_id`."""

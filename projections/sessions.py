@@ -24,15 +24,11 @@ COLUMNS = (
     "meter_start_wh", "meter_stop_wh", "energy_wh", "stop_reason", "readings",
     "after_end_readings", "events", "opened_position",
 )
-_UPSERT = (
-    f"INSERT INTO rm_sessions ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-    "ON CONFLICT (session_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])
+_UPSERT_TAIL = "ON CONFLICT (session_id) DO UPDATE SET " + ", ".join(
+    f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:]
 )
-_EVIDENCE = (
-    "INSERT INTO rm_session_evidence (session_id, event_version, kind, charge_point, frame_seq, "
-    "frame_hash, after_end) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (session_id, event_version) DO NOTHING"
+EVIDENCE_COLUMNS = (
+    "session_id", "event_version", "kind", "charge_point", "frame_seq", "frame_hash", "after_end",
 )
 
 
@@ -42,7 +38,8 @@ class SessionsView(View):
 
 def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None:
     """Apply a page of (notification id, session event), in order (the runner tracks it)."""
-    ids = sorted({str(event.originator_id) for _, event in notifications})
+    page = [(position, event, str(event.originator_id)) for position, event in notifications]
+    ids = sorted({session_id for _, _, session_id in page})
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
@@ -55,24 +52,29 @@ def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None
             row = dict(zip(COLUMNS, found))
             rows[row["session_id"]] = row
     evidence: list[tuple[Any, ...]] = []
-    for position, event in notifications:
-        session_id = str(event.originator_id)
-        found = rows.get(session_id)
-        if type(event).__name__ == "Opened":
+    for position, event, session_id in page:
+        kind = type(event).__name__
+        if kind == "Opened":
             row = rows[session_id] = _opened(session_id, event, position)
-        elif found is None:
-            raise RuntimeError(f"session {session_id}: event before Opened")
         else:
+            found = rows.get(session_id)
+            if found is None:
+                raise RuntimeError(f"session {session_id}: event before Opened")
             row = found
             _apply(row, event)
             source = event.source_frame
             evidence.append((
-                session_id, event.originator_version, type(event).__name__, source["charge_point"],
+                session_id, event.originator_version, kind, source["charge_point"],
                 source["seq"], source["hash"], bool(getattr(event, "after_end", False)),
             ))
         row["events"] = event.originator_version
-    cur.executemany(_UPSERT, [tuple(row[c] for c in COLUMNS) for row in rows.values()])
-    cur.executemany(_EVIDENCE, evidence)
+    cur.insert_rows(
+        "rm_sessions", COLUMNS, [tuple(row[c] for c in COLUMNS) for row in rows.values()],
+        _UPSERT_TAIL,
+    )
+    # Each event is applied once (the runner checks the position under lock), so its evidence
+    # row is new: COPY, no conflict handling.
+    cur.copy_rows("rm_session_evidence", EVIDENCE_COLUMNS, evidence)
 
 
 def _opened(session_id: str, event: Any, position: int) -> dict[str, Any]:
@@ -91,6 +93,12 @@ def _opened(session_id: str, event: Any, position: int) -> dict[str, Any]:
 
 
 def _apply(row: dict[str, Any], event: Any) -> None:
+    if isinstance(event, ChargingSession.Updated):  # most events: one more reading
+        key = "after_end_readings" if event.after_end else "readings"
+        row[key] += 1
+        if event.id_token and row["id_token"] is None:
+            row["id_token"], row["id_token_type"] = event.id_token, event.id_token_type
+        return  # the meter start and stop stay, and so does the energy between them
     family_16 = row["protocol"] == OCPP16
     if isinstance(event, ChargingSession.Started):
         row.update(
@@ -106,11 +114,6 @@ def _apply(row: dict[str, Any], event: Any) -> None:
         registers = energy_registers_wh(event.meter_values)
         start = event.meter_start if family_16 else (registers[0] if registers else None)
         row["meter_start_wh"] = start
-    elif isinstance(event, ChargingSession.Updated):
-        key = "after_end_readings" if event.after_end else "readings"
-        row[key] += 1
-        if event.id_token and row["id_token"] is None:
-            row["id_token"], row["id_token_type"] = event.id_token, event.id_token_type
     elif isinstance(event, ChargingSession.Ended):
         registers = energy_registers_wh(event.meter_values)
         stop = event.meter_stop if family_16 else (registers[-1] if registers else None)

@@ -8,11 +8,12 @@ written with `%s` placeholders and adapted for SQLite.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -118,6 +119,19 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+def _json_value(value: Any) -> Any:
+    """A value for `insert_rows`'s JSON, as PostgreSQL would have made it of the parameter."""
+    if isinstance(value, date):  # and datetime: with its offset, so the same instant
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        # A numeric parameter cast to text: plain notation, exponent folded in ('1E+3' -> '1000'),
+        # and no negative zero.
+        return format(value.copy_abs() if value.is_zero() else value, "f")
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to a read-model row")
+
+
 class Cursor:
     """Just enough of DB-API over sqlite3 and psycopg, with one placeholder style."""
 
@@ -146,6 +160,45 @@ class Cursor:
             else:
                 with self._conn.cursor() as cur:
                     cur.executemany(statement, rows)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        """INSERT many rows, each in `columns` order; `tail` is the rest of the statement (an
+        ON CONFLICT clause). On PostgreSQL one statement with the rows as one JSON document,
+        one round trip where executemany costs one per row; the values are stored as they were
+        as parameters (`_json_value`)."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self._sqlite:
+            values = ", ".join(["?"] * len(columns))
+            self._conn.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({values}) {tail}",
+                [self._params(row) for row in rows],
+            )
+            return
+        document = json.dumps([dict(zip(columns, row)) for row in rows], default=_json_value)
+        self._conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - our own names
+            f"FROM json_populate_recordset(NULL::{table}, %s::json) {tail}",
+            (document,),
+        )
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Rows that cannot be there yet, the fastest way: COPY on PostgreSQL (a duplicate key
+        fails the transaction, it is never skipped), plain INSERTs on SQLite. COPY casts
+        nothing: for text, integers and booleans (a Decimal would keep its own notation)."""
+        if not rows:
+            return
+        if self._sqlite:
+            self.insert_rows(table, columns, rows)
+            return
+        with self._conn.cursor() as cur, cur.copy(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
