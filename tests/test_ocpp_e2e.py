@@ -112,7 +112,7 @@ def test_ocpp16_session_over_a_real_socket(server: Server) -> None:
     # nothing billable; it is kept after the end.
     assert kinds == ["Opened", "Started", "Updated", "RecordVerified", "Ended", "Assessed", "Updated"]
     assert (events[6].source_action, events[6].after_end) == ("StopTransaction", True)
-    assert events[3].verdict["signature"] == "no-key"  # no key registered, none sent
+    assert events[3].verdict["signature"] == "invalid"  # "00" is no DER signature, whatever the key
     assert events[5].assessment["energy_billable"] is False
     assert session.ended_at.isoformat() == "2026-11-24T11:00:00+00:00"
     assert str(events[1].meter_start) == "1000" and str(events[4].meter_stop) == "2000"
