@@ -30,7 +30,7 @@ bench: install
 
 lint: install
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/ruff check ledger api projections --select E,F,W,I,B,UP --ignore E501,B905,UP017
+	$(BIN)/ruff check ledger api projections invoices --select E,F,W,I,B,UP --ignore E501,B905,UP017
 	$(BIN)/mypy
 
 clean:

@@ -343,6 +343,32 @@ def cmd_evidence_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_price(settings: Settings, args: argparse.Namespace) -> int:
+    """The tariff calculator: an OCPI tariff and an OCPI session in, the CDR totals out."""
+    from api.http.problems import Problem
+    from api.http.tariffs import quote_totals
+    from ledger.ocpi_tariffs import loads_exact
+
+    documents = []
+    for path in (args.tariff, args.cdr):
+        try:
+            with open(path, "rb") as file:
+                documents.append(loads_exact(file.read()))
+        except OSError as exc:
+            print(f"{path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        totals = quote_totals(documents[0], documents[1])
+    except Problem as problem:
+        print(str(problem), file=sys.stderr)
+        return 1
+    print(json.dumps(totals, indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """One JSON verdict per signed record (JSON lines); 0 if every signature holds, 1 if one
     does not, 2 if a file cannot be read."""
@@ -494,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     evidence_export.add_argument("--session", required=True, help="the session id (UUID)")
     evidence_export.add_argument("--output", "-o", help="file to write; default stdout")
     evidence_export.set_defaults(func=cmd_evidence_export)
+
+    price = sub.add_parser("price", help="price an OCPI session under an OCPI tariff (nothing is stored)")
+    price.add_argument("--tariff", required=True, help="an OCPI 2.2.1 Tariff object (JSON file)")
+    price.add_argument("--cdr", required=True, help="an OCPI CDR or Session with time_zone (JSON file)")
+    price.set_defaults(func=cmd_price)
 
     check = sub.add_parser("verify", help="check signed meter values (Eichrecht) in files")
     check.add_argument("files", nargs="+", metavar="FILE", help="Transparenzsoftware XML, "

@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 
-from ledger.errors import AlreadyExists, NotFound
+from ledger.errors import AlreadyExists, InvalidValue, NotFound
 from ledger.frames import GENESIS, FrameLog
 from ledger.registry import (
     INVALID,
@@ -27,6 +27,7 @@ from ledger.registry import (
 from ledger.sessions import ChargingSession, QuarantineEntry
 from ledger.signed.evidence import transparency_file
 from ledger.store import POSTGRESQL, Database
+from ledger.tariffs import Tariff, TariffVersion, checked_tariff
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -151,6 +152,58 @@ class Registry(_Base):
     def meter_keys(self, charge_point: str) -> list[MeterKey]:
         keyring = self.meter_keyring(charge_point)
         return [] if keyring is None else list(keyring.keys.values())
+
+    # -- tariffs --------------------------------------------------------------------------------
+
+    def tariff(self, code: str) -> Tariff:
+        found = self.get_or_none(Tariff, Tariff.create_id(code))
+        if found is None:
+            raise NotFound("tariff", code)
+        return found
+
+    def publish_tariff(
+        self,
+        data: dict[str, Any],
+        *,
+        valid_from: datetime | None,
+        valid_until: datetime | None,
+        at: datetime,
+        by: str,
+    ) -> tuple[Tariff, TariffVersion]:
+        """Validate an OCPI tariff and publish it as a new version of the tariff with its id.
+        The version's validity defaults to the tariff's own start/end_date_time, else from now."""
+        model, document = checked_tariff(data)
+        tariff = self.get_or_none(Tariff, Tariff.create_id(model.id)) or Tariff(
+            code=model.id, currency=model.currency
+        )
+        version = tariff.publish(
+            document,
+            valid_from=valid_from or model.start_date_time or at,
+            valid_until=valid_until if valid_until is not None else model.end_date_time,
+            at=at,
+            by=by,
+        )
+        self.save(tariff)
+        return tariff, version
+
+    def correct_tariff(
+        self, code: str, version: int, data: dict[str, Any], *, at: datetime, by: str
+    ) -> tuple[Tariff, TariffVersion]:
+        model, document = checked_tariff(data)
+        if model.id != code:
+            raise InvalidValue(f"id: the correction must keep the tariff's id {code!r}")
+        tariff = self.tariff(code)
+        corrected = tariff.correct(version, document, at=at, by=by)
+        self.save(tariff)
+        return tariff, corrected
+
+    def end_tariff_version(
+        self, code: str, version: int, *, valid_until: datetime, at: datetime, by: str
+    ) -> tuple[Tariff, TariffVersion]:
+        tariff = self.tariff(code)
+        ended = tariff.end(version, valid_until=valid_until, at=at, by=by)
+        self.save(tariff)
+        return tariff, ended
 
     def add_id_tag(
         self, token: str, *, label: str = "", expires_at: datetime | None = None

@@ -46,3 +46,7 @@ def connection_id(connection: str) -> UUID:
 
 def meter_keyring_id(charge_point: str) -> UUID:
     return _id("meter-keyring", charge_point)
+
+
+def tariff_id(code: str) -> UUID:
+    return _id("tariff", code)

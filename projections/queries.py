@@ -272,3 +272,20 @@ def list_quarantine(
         "ORDER BY position DESC LIMIT %s",
         [*where.params, limit],
     )
+
+
+# -- tariffs ----------------------------------------------------------------------------------
+
+TARIFF_COLUMNS = ("code", "currency", "versions", "created_at", "updated_at")
+
+
+def list_tariffs(cur: Cursor, *, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+    """By code."""
+    where = Filter()
+    if after is not None:
+        where.add("code > %s", after)
+    return _rows(
+        cur, TARIFF_COLUMNS,
+        f"SELECT {', '.join(TARIFF_COLUMNS)} FROM rm_tariffs {where.sql()} ORDER BY code LIMIT %s",
+        [*where.params, limit],
+    )

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ledger.registry import ApiKey, ChargePoint, Customer, IdTag
+from ledger.tariffs import Tariff
 from projections.view import Cursor, View, topics
 
 NAME = "registry"
@@ -18,11 +19,15 @@ TOPICS = (
     + topics(Customer, "Registered", "Updated")
     + topics(IdTag, "Added", "Blocked", "Unblocked", "Described", "Assigned", "AssignmentEnded")
     + topics(ApiKey, "Issued", "Revoked")
+    + topics(Tariff, "Created", "Published")
 )
 
 
 class RegistryView(View):
-    tables = ("rm_charge_points", "rm_customers", "rm_id_tags", "rm_tag_assignments", "rm_api_keys")
+    tables = (
+        "rm_charge_points", "rm_customers", "rm_id_tags", "rm_tag_assignments", "rm_api_keys",
+        "rm_tariffs", "rm_tariff_versions",
+    )
 
 
 def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None:
@@ -107,7 +112,37 @@ def _api_key(cur: Cursor, position: int, event: Any, kind: str) -> None:
         _update(cur, "rm_api_keys", {"revoked": True}, "aggregate_id", str(event.originator_id))
 
 
-_APPLY = {"ChargePoint": _charge_point, "Customer": _customer, "IdTag": _id_tag, "ApiKey": _api_key}
+def _tariff(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    if kind == "Created":
+        cur.execute(
+            "INSERT INTO rm_tariffs (code, currency, versions, created_at, updated_at, position) "
+            "VALUES (%s, %s, 0, %s, %s, %s)",
+            (event.code, event.currency, event.timestamp, event.timestamp, position),
+        )
+        return
+    tariff_code = event.document["id"]  # a version's document always carries its tariff's code
+    cur.execute(
+        "INSERT INTO rm_tariff_versions (code, version, valid_from, valid_until, corrects, "
+        "superseded_by, published_at, published_by, document) "
+        "VALUES (%s, %s, %s, %s, %s, NULL, %s, %s, %s)",
+        (tariff_code, event.version, event.valid_from, event.valid_until, event.corrects, event.at,
+         event.by, _json(event.document)),
+    )
+    if event.corrects is not None:
+        cur.execute(
+            "UPDATE rm_tariff_versions SET superseded_by = %s WHERE code = %s AND version = %s",
+            (event.version, tariff_code, event.corrects),
+        )
+    cur.execute(
+        "UPDATE rm_tariffs SET versions = versions + 1, updated_at = %s, position = %s WHERE code = %s",
+        (event.timestamp, position, tariff_code),
+    )
+
+
+_APPLY = {
+    "ChargePoint": _charge_point, "Customer": _customer, "IdTag": _id_tag, "ApiKey": _api_key,
+    "Tariff": _tariff,
+}
 
 
 def _update(cur: Cursor, table: str, changes: dict[str, Any], key: str, value: str) -> None:

@@ -349,3 +349,31 @@ class MeterKeyOut(BaseModel):
     registered_by: str
     retired_at: Time | None
     retired_reason: str | None
+
+
+# -- tariffs ----------------------------------------------------------------------------------
+
+
+class TariffOut(BaseModel):
+    code: str = Field(description="The OCPI tariff id")
+    currency: str
+    versions: int
+    created_at: Time
+    updated_at: Time
+
+
+class TariffVersionOut(BaseModel):
+    version: int
+    valid_from: Time
+    valid_until: Time | None
+    corrects: int | None = Field(description="The version this one corrects (same period)")
+    superseded_by: int | None = Field(description="The version that corrected this one")
+    published_at: Time
+    published_by: str
+    tariff: dict[str, Any] = Field(description="The OCPI Tariff object, every number an exact decimal string")
+
+
+class TariffDetail(BaseModel):
+    code: str
+    currency: str
+    versions: list[TariffVersionOut]

@@ -41,6 +41,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "validation-error": (422, "The request does not match the API's schema"),
     "invalid-value": (422, "A value was refused"),
     "bad-time-range": (422, "The time range is not valid"),
+    "unpriceable-session": (422, "The session cannot be priced under this tariff"),
     "store-unavailable": (503, "The event store is unavailable"),
     "internal-error": (500, "Internal error"),
 }

@@ -83,6 +83,7 @@ def allow(*roles: str) -> Callable[..., Awaitable[Principal]]:
 Admin = Annotated[Principal, Depends(allow(ADMIN))]
 StaffReader = Annotated[Principal, Depends(allow(*STAFF_READ))]
 Reader = Annotated[Principal, Depends(allow(*BOOKS_READ, CUSTOMER))]
+BooksReader = Annotated[Principal, Depends(allow(*BOOKS_READ))]
 
 
 async def read_fresh(
