@@ -18,6 +18,7 @@ from api.http import (
     problems,
     quarantine,
     sessions,
+    sites,
     tariffs,
     verify,
 )
@@ -79,7 +80,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     for router in (charge_points.router, customers.router, sessions.router, quarantine.router,
-                   keys.router, meter_keys.router, tariffs.router, verify.router, operations.router):
+                   keys.router, meter_keys.router, tariffs.router, sites.router, verify.router, operations.router):
         app.include_router(router)
     operations.install_metrics(app)
     app.state.rendered_sessions = sessions.RenderedCache(settings.detail_cache_bytes)

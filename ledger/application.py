@@ -27,7 +27,15 @@ from ledger.registry import (
 from ledger.sessions import ChargingSession, QuarantineEntry
 from ledger.signed.evidence import transparency_file
 from ledger.store import POSTGRESQL, Database
-from ledger.tariffs import Tariff, TariffVersion, checked_tariff
+from ledger.tariffs import (
+    SCOPES,
+    Site,
+    Tariff,
+    TariffAssignments,
+    TariffPeriod,
+    TariffVersion,
+    checked_tariff,
+)
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -106,10 +114,13 @@ class Registry(_Base):
         self.save(charge_point)
 
     def describe_charge_point(
-        self, name: str, *, label: str | None = None, location: str | None = None
+        self, name: str, *, label: str | None = None, location: str | None = None,
+        site: str | None = None,
     ) -> ChargePoint:
         charge_point = self.charge_point(name)
-        charge_point.describe(label=label, location=location)
+        if site:
+            self.site(site)
+        charge_point.describe(label=label, location=location, site=site)
         self.save(charge_point)
         return charge_point
 
@@ -204,6 +215,95 @@ class Registry(_Base):
         ended = tariff.end(version, valid_until=valid_until, at=at, by=by)
         self.save(tariff)
         return tariff, ended
+
+    # -- sites and tariff assignments -----------------------------------------------------------
+
+    def site(self, code: str) -> Site:
+        found = self.get_or_none(Site, Site.create_id(code))
+        if found is None:
+            raise NotFound("site", code)
+        return found
+
+    def create_site(self, code: str, *, name: str, time_zone: str, calibrated: bool) -> Site:
+        if self.get_or_none(Site, Site.create_id(code)) is not None:
+            raise AlreadyExists("site", code)
+        site = Site.create(code, name=name, time_zone=time_zone, calibrated=calibrated)
+        self.save(site)
+        return site
+
+    def update_site(
+        self, code: str, *, name: str | None = None, time_zone: str | None = None,
+        calibrated: bool | None = None,
+    ) -> Site:
+        site = self.site(code)
+        site.update(name=name, time_zone=time_zone, calibrated=calibrated)
+        self.save(site)
+        return site
+
+    def assign_tariff(
+        self, scope: str, key: str, tariff: str, *, valid_from: datetime | None,
+        valid_until: datetime | None,
+    ) -> TariffAssignments:
+        """Assign a tariff to a customer, a customer group, a charge point or a site, for a
+        period that overlaps none of that scope's other periods."""
+        self._check_scope(scope, key)
+        self.tariff(tariff)
+        assignments = self.get_or_none(
+            TariffAssignments, TariffAssignments.create_id(scope, key)
+        ) or TariffAssignments(scope=scope, key=key)
+        assignments.assign(tariff, valid_from=valid_from, valid_until=valid_until)
+        self.save(assignments)
+        return assignments
+
+    def end_tariff_assignment(self, scope: str, key: str, *, valid_until: datetime) -> TariffAssignments:
+        assignments = self.get_or_none(TariffAssignments, TariffAssignments.create_id(scope, key))
+        if assignments is None:
+            raise NotFound(f"{scope} tariff assignment", key)
+        assignments.end(valid_until=valid_until)
+        self.save(assignments)
+        return assignments
+
+    def tariff_assignments(self, scope: str, key: str) -> list[TariffPeriod]:
+        found = self.get_or_none(TariffAssignments, TariffAssignments.create_id(scope, key))
+        return [] if found is None else list(found.periods)
+
+    def tariff_for(
+        self, charge_point: str, customer_id: UUID | None, when: datetime
+    ) -> tuple[str, str, str] | None:
+        """(scope, key, tariff code) that prices a session of this customer at this charge point
+        starting at `when`: the customer's own, the group's, the charge point's, the site's."""
+        candidates: list[tuple[str, str]] = []
+        if customer_id is not None:
+            customer = self.get_or_none(Customer, customer_id)
+            candidates.append(("customer", str(customer_id)))
+            if customer is not None and customer.group:
+                candidates.append(("group", customer.group))
+        candidates.append(("charge-point", charge_point))
+        found = self.find_charge_point(charge_point)
+        if found is not None and found.site:
+            candidates.append(("site", found.site))
+        for scope, key in candidates:
+            assignments = self.get_or_none(TariffAssignments, TariffAssignments.create_id(scope, key))
+            tariff = assignments.tariff_at(when) if assignments is not None else None
+            if tariff is not None:
+                return scope, key, tariff
+        return None
+
+    def _check_scope(self, scope: str, key: str) -> None:
+        if scope == "customer":
+            try:
+                self.customer(UUID(key))
+            except ValueError:
+                raise NotFound("customer", key) from None
+        elif scope == "charge-point":
+            self.charge_point(key)
+        elif scope == "site":
+            self.site(key)
+        elif scope == "group":
+            if not key.strip() or len(key) > 64:
+                raise InvalidValue("a customer group is named by 1 to 64 characters")
+        else:
+            raise InvalidValue(f"scope is one of {', '.join(SCOPES)}")
 
     def add_id_tag(
         self, token: str, *, label: str = "", expires_at: datetime | None = None

@@ -50,3 +50,11 @@ def meter_keyring_id(charge_point: str) -> UUID:
 
 def tariff_id(code: str) -> UUID:
     return _id("tariff", code)
+
+
+def site_id(code: str) -> UUID:
+    return _id("site", code)
+
+
+def tariff_assignments_id(scope: str, key: str) -> UUID:
+    return _id("tariff-assignments", scope, key)

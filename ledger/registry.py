@@ -56,6 +56,8 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 class ChargePoint(Aggregate):
+    site = ""  # the site's code ("" none); set by describe, absent in old events
+
     @staticmethod
     def create_id(name: str) -> UUID:
         return charge_point_id(name)
@@ -99,9 +101,12 @@ class ChargePoint(Aggregate):
     def _enabled(self) -> None:
         self.disabled = False
 
-    def describe(self, *, label: str | None = None, location: str | None = None) -> None:
-        """Change what people call it and where it is; only what changes makes an event."""
-        changes = _changes(self, label=label, location=location)
+    def describe(
+        self, *, label: str | None = None, location: str | None = None, site: str | None = None
+    ) -> None:
+        """Change what people call it, where it is and its site ("" for none); only what
+        changes makes an event."""
+        changes = _changes(self, label=label, location=location, site=site)
         for value in changes.values():
             _check_text(value, 200)
         if changes:
@@ -318,6 +323,8 @@ def _check_customer(fields: dict[str, Any]) -> None:
         raise InvalidValue(f"kind is one of {', '.join(CUSTOMER_KINDS)}")
     if "language" in fields and fields["language"] not in LANGUAGES:
         raise InvalidValue(f"language is one of {', '.join(LANGUAGES)}")
+    if "group" in fields:
+        _check_text(fields["group"], 64, field="group")
     address = fields.get("billing_address")
     if address is not None:
         unknown = set(address) - set(ADDRESS_FIELDS)
@@ -331,6 +338,8 @@ def _check_customer(fields: dict[str, Any]) -> None:
 
 class Customer(Aggregate):
     """Who is billed: a tenant, a driver, a company."""
+
+    group = ""  # a customer group, for its tariff ("" none); set by update, absent in old events
 
     @classmethod
     def register(cls, **fields: Any) -> Customer:

@@ -9,16 +9,18 @@ set up, read fresh on every use.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import Conflict, InvalidValue, NotFound
-from ledger.ids import tariff_id
+from ledger.ids import site_id, tariff_assignments_id, tariff_id
 from ledger.ocpi_tariffs import Tariff as OcpiTariff
 from ledger.ocpi_tariffs import TariffError, parse_tariff
 
@@ -209,3 +211,153 @@ def _document(value: Any) -> Any:
     if isinstance(value, list):
         return [_document(v) for v in value]
     return value
+
+
+# -- sites and assignments ----------------------------------------------------------------------
+
+_SITE_CODE = re.compile(r"^[A-Za-z0-9._\-]{1,36}$")
+DEFAULT_TIME_ZONE = "Europe/Berlin"
+
+
+def check_time_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValue(f"time_zone: {name!r} is no IANA time zone (e.g. Europe/Berlin)") from None
+
+
+class Site(Aggregate):
+    """Where charge points stand: the time zone tariffs are evaluated in, and whether its meters
+    are calibrated (a private garage may have none: then unsigned readings are priced, and every
+    document says so)."""
+
+    @staticmethod
+    def create_id(code: str) -> UUID:
+        return site_id(code)
+
+    @classmethod
+    def create(cls, code: str, *, name: str, time_zone: str, calibrated: bool) -> Site:
+        if not _SITE_CODE.match(code):
+            raise InvalidValue("code: 1 to 36 letters, digits, '.', '_' or '-'")
+        if not name.strip() or len(name) > 200:
+            raise InvalidValue("name: 1 to 200 characters")
+        check_time_zone(time_zone)
+        return cls(code=code, name=name, time_zone=time_zone, calibrated=calibrated)
+
+    @event("Created")
+    def __init__(self, code: str, name: str, time_zone: str, calibrated: bool) -> None:
+        self.code = code
+        self.name = name
+        self.time_zone = time_zone
+        self.calibrated = calibrated
+
+    def update(self, *, name: str | None = None, time_zone: str | None = None, calibrated: bool | None = None) -> None:
+        if name is not None and (not name.strip() or len(name) > 200):
+            raise InvalidValue("name: 1 to 200 characters")
+        if time_zone is not None:
+            check_time_zone(time_zone)
+        changes = {
+            key: value
+            for key, value in (("name", name), ("time_zone", time_zone), ("calibrated", calibrated))
+            if value is not None and value != getattr(self, key)
+        }
+        if changes:
+            self._updated(changes=changes)
+
+    @event("Updated")
+    def _updated(self, changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+
+# Which tariff applies to a session: the customer's own, else the customer's group's, else the
+# charge point's, else its site's default; each for a period.
+SCOPES = ("customer", "group", "charge-point", "site")
+
+
+@dataclass(frozen=True)
+class TariffPeriod:
+    """A tariff assigned from `valid_from` (inclusive; None: since always) until `valid_until`
+    (exclusive; None: until further notice)."""
+
+    tariff: str
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+    def covers(self, when: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= when) and (
+            self.valid_until is None or when < self.valid_until
+        )
+
+    def overlaps(self, other: TariffPeriod) -> bool:
+        return (self.valid_from is None or other.valid_until is None or self.valid_from < other.valid_until) and (
+            self.valid_until is None or other.valid_from is None or other.valid_from < self.valid_until
+        )
+
+
+class TariffAssignments(Aggregate):
+    """The tariffs assigned to one scope (a customer, a customer group, a charge point, a site),
+    in periods that never overlap. A new period after an open one needs that one ended first."""
+
+    @staticmethod
+    def create_id(scope: str, key: str) -> UUID:
+        return tariff_assignments_id(scope, key)
+
+    @event("Opened")
+    def __init__(self, scope: str, key: str) -> None:
+        self.scope = scope
+        self.key = key
+        self.periods: list[TariffPeriod] = []
+
+    def assign(self, tariff: str, *, valid_from: datetime | None, valid_until: datetime | None) -> bool:
+        """False when exactly this period is assigned already."""
+        for value, name in ((valid_from, "valid_from"), (valid_until, "valid_until")):
+            if value is not None and value.tzinfo is None:
+                raise InvalidValue(f"{name} needs a time zone")
+        if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+            raise InvalidValue("valid_until must be after valid_from")
+        new = TariffPeriod(tariff, valid_from, valid_until)
+        if new in self.periods:
+            return False
+        for period in self.periods:
+            if period.overlaps(new):
+                raise Conflict(
+                    f"overlapping validity: tariff {period.tariff} is assigned to this {self.scope} "
+                    f"from {period.valid_from.isoformat() if period.valid_from else 'always'}"
+                    f" until {period.valid_until.isoformat() if period.valid_until else 'further notice'}"
+                )
+        self._assigned(
+            scope=self.scope, key=self.key, tariff=tariff, valid_from=valid_from, valid_until=valid_until
+        )
+        return True
+
+    @event("Assigned")
+    def _assigned(
+        self, scope: str, key: str, tariff: str, valid_from: datetime | None, valid_until: datetime | None
+    ) -> None:
+        self.periods.append(TariffPeriod(tariff, valid_from, valid_until))
+
+    def end(self, *, valid_until: datetime) -> TariffPeriod:
+        """End the period that covers `valid_until` there; ending it there again is a no-op."""
+        if valid_until.tzinfo is None:
+            raise InvalidValue("valid_until needs a time zone")
+        for index, period in enumerate(self.periods):
+            if period.valid_until == valid_until:
+                return period
+            if period.covers(valid_until):
+                if period.valid_from == valid_until:
+                    raise InvalidValue("valid_until must be after the period's valid_from")
+                self._ended(scope=self.scope, key=self.key, index=index, valid_until=valid_until)
+                return self.periods[index]
+        raise NotFound(f"{self.scope} tariff period covering", valid_until.isoformat())
+
+    @event("AssignmentEnded")
+    def _ended(self, scope: str, key: str, index: int, valid_until: datetime) -> None:
+        old = self.periods[index]
+        self.periods[index] = TariffPeriod(old.tariff, old.valid_from, valid_until)
+
+    def tariff_at(self, when: datetime) -> str | None:
+        for period in self.periods:
+            if period.covers(when):
+                return period.tariff
+        return None

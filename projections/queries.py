@@ -110,7 +110,7 @@ def count_sessions(cur: Cursor) -> dict[str, int]:
 
 # -- charge points ----------------------------------------------------------------------------
 
-CHARGE_POINT_COLUMNS = ("name", "label", "location", "disabled", "has_password", "registered_at")
+CHARGE_POINT_COLUMNS = ("name", "label", "location", "site", "disabled", "has_password", "registered_at")
 STATUS_COLUMNS = tuple(c for c in monitoring.STATUS_COLUMNS if c not in ("log_id", "charge_point"))
 _CHARGE_POINT_SELECT = (
     f"SELECT {', '.join('c.' + c for c in CHARGE_POINT_COLUMNS)}, "
@@ -162,8 +162,8 @@ def connectors(cur: Cursor, names: Sequence[str]) -> dict[str, list[dict[str, An
 # -- customers, id tags, API keys ---------------------------------------------------------------
 
 CUSTOMER_COLUMNS = (
-    "customer_id", "name", "kind", "email", "billing_address", "vat_id", "language", "created_at",
-    "position",
+    "customer_id", "name", "kind", "email", "billing_address", "vat_id", "language",
+    "customer_group", "created_at", "position",
 )
 
 
@@ -287,5 +287,51 @@ def list_tariffs(cur: Cursor, *, limit: int, after: str | None = None) -> list[d
     return _rows(
         cur, TARIFF_COLUMNS,
         f"SELECT {', '.join(TARIFF_COLUMNS)} FROM rm_tariffs {where.sql()} ORDER BY code LIMIT %s",
+        [*where.params, limit],
+    )
+
+
+# -- sites and tariff assignments ---------------------------------------------------------------
+
+SITE_COLUMNS = ("code", "name", "time_zone", "calibrated", "created_at")
+
+
+def list_sites(cur: Cursor, *, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+    where = Filter()
+    if after is not None:
+        where.add("code > %s", after)
+    return _rows(
+        cur, SITE_COLUMNS,
+        f"SELECT {', '.join(SITE_COLUMNS)} FROM rm_sites {where.sql()} ORDER BY code LIMIT %s",
+        [*where.params, limit],
+    )
+
+
+def site(cur: Cursor, code: str) -> dict[str, Any] | None:
+    found = _rows(cur, SITE_COLUMNS, f"SELECT {', '.join(SITE_COLUMNS)} FROM rm_sites WHERE code = %s", [code])
+    return found[0] if found else None
+
+
+TARIFF_ASSIGNMENT_COLUMNS = ("scope", "scope_key", "period", "tariff", "valid_from", "valid_until", "position")
+
+
+def list_tariff_assignments(
+    cur: Cursor, *, limit: int, after: int | None = None, scope: str | None = None,
+    key: str | None = None, tariff: str | None = None,
+) -> list[dict[str, Any]]:
+    """In the order assigned (by the position of the assignment's last change)."""
+    where = Filter()
+    if after is not None:
+        where.add("position > %s", after)
+    if scope is not None:
+        where.add("scope = %s", scope)
+    if key is not None:
+        where.add("scope_key = %s", key)
+    if tariff is not None:
+        where.add("tariff = %s", tariff)
+    return _rows(
+        cur, TARIFF_ASSIGNMENT_COLUMNS,
+        f"SELECT {', '.join(TARIFF_ASSIGNMENT_COLUMNS)} FROM rm_tariff_assignments {where.sql()} "
+        "ORDER BY position LIMIT %s",
         [*where.params, limit],
     )

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ledger.registry import ApiKey, ChargePoint, Customer, IdTag
-from ledger.tariffs import Tariff
+from ledger.tariffs import Site, Tariff, TariffAssignments
 from projections.view import Cursor, View, topics
 
 NAME = "registry"
@@ -20,13 +20,15 @@ TOPICS = (
     + topics(IdTag, "Added", "Blocked", "Unblocked", "Described", "Assigned", "AssignmentEnded")
     + topics(ApiKey, "Issued", "Revoked")
     + topics(Tariff, "Created", "Published")
+    + topics(Site, "Created", "Updated")
+    + topics(TariffAssignments, "Opened", "Assigned", "AssignmentEnded")
 )
 
 
 class RegistryView(View):
     tables = (
         "rm_charge_points", "rm_customers", "rm_id_tags", "rm_tag_assignments", "rm_api_keys",
-        "rm_tariffs", "rm_tariff_versions",
+        "rm_tariffs", "rm_tariff_versions", "rm_sites", "rm_tariff_assignments",
     )
 
 
@@ -69,6 +71,8 @@ def _customer(cur: Cursor, position: int, event: Any, kind: str) -> None:
     changes = dict(event.changes)
     if "billing_address" in changes:
         changes["billing_address"] = _json(changes["billing_address"])
+    if "group" in changes:  # GROUP is an SQL keyword
+        changes["customer_group"] = changes.pop("group")
     _update(cur, "rm_customers", changes, "customer_id", customer_id)
 
 
@@ -139,9 +143,44 @@ def _tariff(cur: Cursor, position: int, event: Any, kind: str) -> None:
     )
 
 
+def _site(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    aggregate_id = str(event.originator_id)
+    if kind == "Created":
+        cur.execute(
+            "INSERT INTO rm_sites (code, aggregate_id, name, time_zone, calibrated, created_at, "
+            "position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (event.code, aggregate_id, event.name, event.time_zone, event.calibrated,
+             event.timestamp, position),
+        )
+        return
+    _update(cur, "rm_sites", dict(event.changes), "aggregate_id", aggregate_id)
+
+
+def _assignments(cur: Cursor, position: int, event: Any, kind: str) -> None:
+    if kind == "Opened":
+        return
+    if kind == "Assigned":
+        (count,) = cur.execute(
+            "SELECT COUNT(*) FROM rm_tariff_assignments WHERE scope = %s AND scope_key = %s",
+            (event.scope, event.key),
+        ).fetchone()
+        cur.execute(
+            "INSERT INTO rm_tariff_assignments (scope, scope_key, period, tariff, valid_from, "
+            "valid_until, position) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (event.scope, event.key, int(count), event.tariff, event.valid_from,
+             event.valid_until, position),
+        )
+    else:
+        cur.execute(
+            "UPDATE rm_tariff_assignments SET valid_until = %s, position = %s "
+            "WHERE scope = %s AND scope_key = %s AND period = %s",
+            (event.valid_until, position, event.scope, event.key, event.index),
+        )
+
+
 _APPLY = {
     "ChargePoint": _charge_point, "Customer": _customer, "IdTag": _id_tag, "ApiKey": _api_key,
-    "Tariff": _tariff,
+    "Tariff": _tariff, "Site": _site, "TariffAssignments": _assignments,
 }
 
 

@@ -136,3 +136,77 @@ def test_cli_price(tmp_path: Path, database: Any) -> None:
     refused = subprocess.run([sys.executable, "-m", "api.cli", "price", "--tariff", str(tariff), "--cdr", str(session)],
                              capture_output=True, text=True, env=env, cwd=Path(__file__).parent.parent)
     assert refused.returncode == 1 and "tariff.elements[0].price_components[0].price" in refused.stderr
+
+
+def test_sites_groups_and_which_tariff_applies(api: Api) -> None:
+    admin, accountant = api.key("admin"), api.key("accountant")
+    for code in ("SITE", "GROUP", "TENANT", "POINT"):
+        assert api.post("/v1/tariffs", admin, {"tariff": {**ENERGY, "id": code}}).status_code == 201
+    site = api.post("/v1/sites", admin, {"code": "HAUS-1", "name": "Haus 1", "time_zone": "Europe/Berlin"})
+    assert site.status_code == 201, site.text
+    assert site.json()["calibrated"] is True
+    problem(api.post("/v1/sites", admin, {"code": "X", "name": "X", "time_zone": "Mars/Olympus"}), 422, "invalid-value")
+    problem(api.post("/v1/sites", admin, {"code": "HAUS-1", "name": "again"}), 409, "already-exists")
+    garage = api.client.patch("/v1/sites/HAUS-1", headers=admin, json={"calibrated": False})
+    assert garage.status_code == 200 and garage.json()["calibrated"] is False
+    api.post("/v1/charge-points", admin, {"id": "WB1"})
+    moved = api.client.patch("/v1/charge-points/WB1", headers=admin, json={"site": "HAUS-1"})
+    assert moved.status_code == 200 and moved.json()["site"] == "HAUS-1", moved.text
+    problem(api.client.patch("/v1/charge-points/WB1", headers=admin, json={"site": "NOPE"}), 404, "not-found")
+    tenant = api.post("/v1/customers", admin, {"name": "Mieterin"}).json()["id"]
+    grouped = api.client.patch(f"/v1/customers/{tenant}", headers=admin, json={"group": "Mieter"})
+    assert grouped.status_code == 200 and grouped.json()["group"] == "Mieter", grouped.text
+
+    def resolve(at: str) -> Any:
+        answer = api.get("/v1/tariff-assignments/resolve", accountant, charge_point="WB1", customer_id=tenant, at=at)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["tariff"]
+
+    assert resolve("2026-03-01T12:00:00Z") is None  # nothing assigned: no tariff, never 0
+    def assign(scope: str, key: str, tariff: str, **period: str) -> Any:
+        return api.post("/v1/tariff-assignments", admin, {"scope": scope, "key": key, "tariff": tariff, **period})
+
+    assert assign("site", "HAUS-1", "SITE").status_code == 201
+    assert resolve("2026-03-01T12:00:00Z") == "SITE"
+    assert assign("charge-point", "WB1", "POINT", valid_from="2026-02-01T00:00:00Z").status_code == 201
+    assert resolve("2026-01-15T12:00:00Z") == "SITE" and resolve("2026-03-01T12:00:00Z") == "POINT"
+    assert assign("group", "Mieter", "GROUP").status_code == 201
+    assert resolve("2026-03-01T12:00:00Z") == "GROUP"
+    periods = assign("customer", tenant, "TENANT", valid_from="2026-04-01T00:00:00+02:00")
+    assert periods.status_code == 201 and len(periods.json()) == 1
+    assert resolve("2026-03-31T21:59:59Z") == "GROUP" and resolve("2026-03-31T22:00:00Z") == "TENANT"
+    # The tenant moves out at the end of June: from then the group's tariff again.
+    ended = api.post("/v1/tariff-assignments/end", admin, {"scope": "customer", "key": tenant, "valid_until": "2026-07-01T00:00:00+02:00"})
+    assert ended.status_code == 200 and ended.json()[0]["valid_until"] == "2026-06-30T22:00:00Z", ended.text
+    assert resolve("2026-07-01T12:00:00Z") == "GROUP"
+
+    clash = assign("customer", tenant, "SITE", valid_from="2026-06-01T00:00:00Z")
+    assert "overlapping validity" in problem(clash, 409, "conflict")["detail"]
+    assert assign("customer", tenant, "TENANT", valid_from="2026-04-01T00:00:00+02:00", valid_until="2026-07-01T00:00:00+02:00").status_code == 201  # the same period again: nothing new
+    problem(assign("customer", tenant, "NOPE"), 404, "not-found")
+    problem(assign("customer", "not-a-uuid", "SITE"), 404, "not-found")
+    problem(assign("planet", "x", "SITE"), 422, "validation-error")
+
+    listed = api.get("/v1/tariff-assignments", accountant, fresh="true").json()["items"]
+    assert [(a["scope"], a["tariff"]) for a in listed] == [
+        ("site", "SITE"), ("charge-point", "POINT"), ("group", "GROUP"), ("customer", "TENANT")]
+    assert listed[-1]["valid_until"] == "2026-06-30T22:00:00Z"
+    only = api.get("/v1/tariff-assignments", accountant, scope="group").json()["items"]
+    assert [a["key"] for a in only] == ["Mieter"]
+    sites = api.get("/v1/sites", accountant).json()["items"]
+    assert [(s["code"], s["calibrated"]) for s in sites] == [("HAUS-1", False)]
+    # The registry read model rebuilt from event 0 holds the same rows.
+    runner = api.services.projections["registry"]
+
+    def dump() -> dict[str, list[tuple[str, ...]]]:
+        with api.services.reading() as cur:
+            return {
+                table: sorted(tuple(map(str, row)) for row in cur.execute(f"SELECT * FROM {table}").fetchall())
+                for table in runner.view.tables
+            }
+
+    live = dump()
+    assert live["rm_sites"] and live["rm_tariff_assignments"] and live["rm_tariff_versions"]
+    runner.stop()
+    runner.rebuild()
+    assert dump() == live

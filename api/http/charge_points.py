@@ -42,7 +42,7 @@ def _out(row: dict[str, Any], connectors: list[dict[str, Any]]) -> ChargePointOu
     for counter in ("frames_in", "frames_out", "call_errors"):
         status[counter] = status[counter] or 0
     return ChargePointOut.model_validate({
-        "id": row["name"], "label": row["label"], "location": row["location"],
+        "id": row["name"], "label": row["label"], "location": row["location"], "site": row["site"],
         "disabled": row["disabled"], "has_password": row["has_password"],
         "registered_at": row["registered_at"], "status": {**status, "connectors": connectors},
     })
@@ -96,7 +96,9 @@ async def update(
     svc = services(request)
 
     def change() -> None:
-        svc.registry.describe_charge_point(charge_point, label=body.label, location=body.location)
+        svc.registry.describe_charge_point(
+            charge_point, label=body.label, location=body.location, site=body.site
+        )
         if body.disabled is True:
             svc.registry.disable_charge_point(charge_point)
         elif body.disabled is False:

@@ -32,7 +32,8 @@ READERS = (*BOOKS_READ, CUSTOMER)
 
 def _customer_out(row: dict[str, Any]) -> CustomerOut:
     return CustomerOut.model_validate(
-        {**row, "id": row["customer_id"], "billing_address": json.loads(row["billing_address"])}
+        {**row, "id": row["customer_id"], "billing_address": json.loads(row["billing_address"]),
+         "group": row["customer_group"]}
     )
 
 

@@ -44,6 +44,9 @@ class ChargePointIn(In):
 
 
 class ChargePointPatch(In):
+    site: Annotated[str, StringConstraints(max_length=36)] | None = Field(
+        None, description="The site's code; \"\" for none"
+    )
     label: Text200 | None = None
     location: Text200 | None = None
     disabled: StrictBool | None = Field(None, description="A disabled station's connections are refused")
@@ -94,6 +97,7 @@ class ChargePointOut(BaseModel):
     id: str
     label: str
     location: str
+    site: str = Field(description="The site's code (its time zone prices sessions); \"\" for none")
     disabled: bool
     has_password: bool
     registered_at: Time
@@ -126,6 +130,9 @@ class CustomerPatch(In):
     billing_address: Address | None = None
     vat_id: Annotated[str, StringConstraints(max_length=15)] | None = None
     language: Literal["de", "en"] | None = None
+    group: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="A customer group, for its tariff; \"\" for none"
+    )
 
 
 class CustomerOut(BaseModel):
@@ -136,6 +143,7 @@ class CustomerOut(BaseModel):
     billing_address: dict[str, str]
     vat_id: str
     language: str
+    group: str
     created_at: Time
 
 
@@ -377,3 +385,68 @@ class TariffDetail(BaseModel):
     code: str
     currency: str
     versions: list[TariffVersionOut]
+
+
+# -- sites and tariff assignments ---------------------------------------------------------------
+
+SiteCode = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9._\-]+$")]
+
+
+class SiteIn(In):
+    code: SiteCode
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        "Europe/Berlin", description="IANA time zone: tariff restrictions are evaluated in it"
+    )
+    calibrated: StrictBool = Field(
+        True, description="false: no calibrated meters (a private garage); unsigned readings are "
+        "priced and every document says the values are not calibrated"
+    )
+
+
+class SitePatch(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    calibrated: StrictBool | None = None
+
+
+class SiteOut(BaseModel):
+    code: str
+    name: str
+    time_zone: str
+    calibrated: bool
+    created_at: Time
+
+
+Scope = Literal["customer", "group", "charge-point", "site"]
+
+
+class TariffAssignmentIn(In):
+    scope: Scope
+    key: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The customer's id, the group's name, the charge point's id or the site's code"
+    )
+    tariff: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    valid_from: UtcTime | None = Field(None, description="Inclusive; omitted: since always")
+    valid_until: UtcTime | None = Field(None, description="Exclusive; omitted: until further notice")
+
+
+class TariffAssignmentEnd(In):
+    scope: Scope
+    key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    valid_until: UtcTime
+
+
+class TariffAssignmentOut(BaseModel):
+    scope: str
+    key: str
+    period: int
+    tariff: str
+    valid_from: Time | None
+    valid_until: Time | None
+
+
+class TariffChoiceOut(BaseModel):
+    scope: str | None = Field(description="Where the tariff comes from; null: no tariff applies")
+    key: str | None
+    tariff: str | None
