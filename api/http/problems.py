@@ -37,7 +37,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "conflict": (409, "The request contradicts what is stored"),
     "concurrent-change": (409, "Someone changed the resource at the same time; retry"),
     "body-too-large": (413, "The request body is too large"),
-    "unsupported-media-type": (415, "The request body must be application/json"),
+    "unsupported-media-type": (415, "The request body's media type is not one this operation takes"),
     "validation-error": (422, "The request does not match the API's schema"),
     "invalid-value": (422, "A value was refused"),
     "bad-time-range": (422, "The time range is not valid"),
