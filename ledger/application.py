@@ -246,7 +246,7 @@ class Registry(_Base):
     ) -> TariffAssignments:
         """Assign a tariff to a customer, a customer group, a charge point or a site, for a
         period that overlaps none of that scope's other periods."""
-        self._check_scope(scope, key)
+        key = self._check_scope(scope, key)
         self.tariff(tariff)
         assignments = self.get_or_none(
             TariffAssignments, TariffAssignments.create_id(scope, key)
@@ -256,6 +256,7 @@ class Registry(_Base):
         return assignments
 
     def end_tariff_assignment(self, scope: str, key: str, *, valid_until: datetime) -> TariffAssignments:
+        key = self._check_scope(scope, key)
         assignments = self.get_or_none(TariffAssignments, TariffAssignments.create_id(scope, key))
         if assignments is None:
             raise NotFound(f"{scope} tariff assignment", key)
@@ -264,6 +265,7 @@ class Registry(_Base):
         return assignments
 
     def tariff_assignments(self, scope: str, key: str) -> list[TariffPeriod]:
+        key = self._check_scope(scope, key)
         found = self.get_or_none(TariffAssignments, TariffAssignments.create_id(scope, key))
         return [] if found is None else list(found.periods)
 
@@ -289,13 +291,16 @@ class Registry(_Base):
                 return scope, key, tariff
         return None
 
-    def _check_scope(self, scope: str, key: str) -> None:
+    def _check_scope(self, scope: str, key: str) -> str:
+        """The scope's key as ids are made of it (a customer id in its one spelling)."""
         if scope == "customer":
             try:
-                self.customer(UUID(key))
+                customer_id = UUID(key)
             except ValueError:
                 raise NotFound("customer", key) from None
-        elif scope == "charge-point":
+            self.customer(customer_id)
+            return str(customer_id)
+        if scope == "charge-point":
             self.charge_point(key)
         elif scope == "site":
             self.site(key)
@@ -304,6 +309,7 @@ class Registry(_Base):
                 raise InvalidValue("a customer group is named by 1 to 64 characters")
         else:
             raise InvalidValue(f"scope is one of {', '.join(SCOPES)}")
+        return key
 
     def add_id_tag(
         self, token: str, *, label: str = "", expires_at: datetime | None = None

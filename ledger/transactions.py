@@ -361,7 +361,11 @@ def verify_signed(
             if unverified.claimed_key is None:
                 # Stations often send their key once per session: a claim for the later records too.
                 claimed_key = _earlier_claim(session, unverified.fields)
-            trusted = [] if keyring is None else keyring.trusted(session.evse_id, meter, when)
+            # Retired keys are judged by when the meter signed (its own, signed clock), not by
+            # when the record reached us: a late record from before a retirement still verifies.
+            signed_at = next((r["time"] for r in unverified.readings if r.get("time")), None)
+            at = datetime.fromisoformat(signed_at) if signed_at else when
+            trusted = [] if keyring is None else keyring.trusted(session.evse_id, meter, at)
             if trusted or claimed_key != value.claimed_key:
                 verdict = examine(value.data, claimed_key, trusted)
             else:

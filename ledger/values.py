@@ -19,8 +19,20 @@ def _not_json(constant: str) -> Any:
 
 def parse_exact(text: str) -> Any:
     """Parse JSON keeping every number exact: fractions become Decimal, never float; NaN and
-    Infinity (which Python's parser accepts) are refused."""
-    return json.loads(text, parse_float=Decimal, parse_constant=_not_json)
+    Infinity (which Python's parser accepts) are refused. An object that looks like the event
+    store's own encoding of a type (exactly the keys `_type_` and `_data_`) is renamed (see
+    `storable`); the frame itself keeps the text as sent."""
+    hook = storable if "_type_" in text or "\\u" in text else None
+    return json.loads(text, parse_float=Decimal, parse_constant=_not_json, object_hook=hook)
+
+
+def storable(obj: dict[str, Any]) -> dict[str, Any]:
+    """eventsourcing's JSON transcoder decodes any object with exactly the keys `_type_` and
+    `_data_` as a custom type: station data of that shape would make its event undecodable. Such
+    an object is kept with `_type_` renamed to `_type_ (as sent)`."""
+    if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
+        return {"_type_ (as sent)": obj["_type_"], "_data_": obj["_data_"]}
+    return obj
 
 
 def _default(obj: Any) -> Any:

@@ -14,7 +14,8 @@ from ledger.sessions import OCPP16, ChargingSession
 from projections.view import Cursor, View, topics
 
 NAME = "sessions"
-TOPICS = topics(ChargingSession, "Opened", "Started", "Updated", "Ended")
+# RecordVerified only adds its frame to the evidence index (a signed record by DataTransfer).
+TOPICS = topics(ChargingSession, "Opened", "Started", "Updated", "Ended", "RecordVerified")
 ENERGY = "Energy.Active.Import.Register"
 _MULTIPLIER = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 
@@ -61,7 +62,8 @@ def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None
             if found is None:
                 raise RuntimeError(f"session {session_id}: event before Opened")
             row = found
-            _apply(row, event)
+            if kind != "RecordVerified":
+                _apply(row, event)
             source = event.source_frame
             evidence.append((
                 session_id, event.originator_version, kind, source["charge_point"],

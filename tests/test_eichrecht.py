@@ -260,6 +260,8 @@ def test_cli_meter_keys_and_evidence_export(server: Server) -> None:
 
 # -- signed data by DataTransfer ----------------------------------------------------------------------
 
+ONLY_BY_DATA_TRANSFER = 'OCMF|{"FV":"1.0","GI":"OTHER","RD":[{"TX":"C","RV":"0.1","RU":"kWh","ST":"G"}]}|{"SD":"3006020101020101"}'
+
 
 def test_signed_data_by_data_transfer_joins_its_session_or_the_quarantine(server: Server) -> None:
     trace = load_trace(VCP16)
@@ -278,23 +280,32 @@ def test_signed_data_by_data_transfer_joins_its_session_or_the_quarantine(server
             ("dt-2", json.dumps({"transactionId": 999, "signedData": ocmf_text})),  # no such transaction
             ("dt-3", ocmf_text),  # no transaction named
             ("dt-4", "firmware says hello"),  # a vendor extension we do not know
+            ("dt-5", json.dumps({"transactionId": ours, "meterValue": [{"sampledValue": 5}]})),  # garbled
+            ("dt-6", json.dumps({"transactionId": ours, "signedMeterData": ONLY_BY_DATA_TRANSFER})),
         ):
             frame = [2, message_id, "DataTransfer", {"vendorId": "ACME", "data": data}]
             answer = await run.call(ws, json.dumps(frame))
-            assert answer[2]["status"] == ("UnknownVendorId" if message_id == "dt-4" else "Accepted")
+            assert answer[2]["status"] == ("Accepted" if message_id in ("dt-1", "dt-2", "dt-3", "dt-6") else "UnknownVendorId")
 
     asyncio.run(replay(server, trace, then=transfer))
 
     (events,) = session_events(server)
-    # The same record as in StopTransaction: kept once, verified against the registered key.
-    (record,) = of(events, "RecordVerified")
+    # The same record as in StopTransaction: kept once, verified against the registered key;
+    # a record only sent by DataTransfer is kept too (and fails against the registered key).
+    record, only_by_transfer = of(events, "RecordVerified")
     assert record.verdict["signature"] == "verified"
+    assert only_by_transfer.verdict["signature"] == "invalid"
     registry, ledger = build_applications(server.database)
     try:
         reasons = sorted(entry.reason for entry in ledger.quarantine_entries())
     finally:
         registry.close()
         ledger.close()
+    # The DataTransfer that brought the record is part of the session's evidence export.
+    http = admin(server)
+    (listed,) = http.get("/v1/sessions", params={"fresh": "true"}).json()["items"]
+    exported = [json.loads(line) for line in http.get(f"/v1/sessions/{listed['id']}/frames").text.splitlines()]
+    assert "dt-6" in {frame["message_id"] for frame in exported}
     assert reasons == [
         "signed meter data in a DataTransfer for no transaction of this charge point",
         "signed meter data in a DataTransfer for transaction 999, which this charge point never started",
@@ -312,6 +323,10 @@ HOSTILE = {
     "garbled-base64": "T0NNRnx7!!!notbase64",
     "not-utf8": (b"OCMF|{\"GI\":\"\xff\"}|{\"SD\":\"3000\"}").hex(),  # hex of latin-1 bytes
     "empty": "",
+    # An object shaped like the event store's own type encoding, a time beyond datetime's range
+    # and a value beyond Decimal's: the session's events must still load from the store.
+    "store-shaped": 'OCMF|{"FV":"1.0","GI":{"_type_":"nope","_data_":1},"RD":[{"TX":"B","RV":1}]}|{"SD":"3000"}',
+    "far-time": 'OCMF|{"RD":[{"TM":"9999-12-31T23:59:59,000-2359 S","TX":"E","RV":1E+1000000}]}|{"SD":"3000"}',
 }
 
 

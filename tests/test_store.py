@@ -288,3 +288,33 @@ def test_a_failing_unit_does_not_cost_its_batch(services: Services) -> None:
         assert texts == ["warm", "kept instead", "after"]
     finally:
         fresh.close()
+
+
+def test_station_json_shaped_like_the_stores_type_encoding_still_loads(database: Database) -> None:
+    """eventsourcing decodes an object with exactly `_type_` and `_data_` as a stored type: such
+    station data is renamed when parsed, so its event loads again (the frame keeps the text)."""
+    from ledger.values import parse_exact
+
+    frame = '{"meterValue": [{"sampledValue": [{"value": "1", "x": {"_type_": "nope", "_data_": 1}}]}]}'
+    payload = parse_exact(frame)
+    assert payload["meterValue"][0]["sampledValue"][0]["x"] == {"_type_ (as sent)": "nope", "_data_": 1}
+    escaped = parse_exact('{"x": {"\\u005ftype_": "nope", "_data_": 1}}')  # a JSON escape hides nothing
+    assert escaped == {"x": {"_type_ (as sent)": "nope", "_data_": 1}}
+
+    registry, ledger = build_applications(database)
+    try:
+        session = ChargingSession(charge_point="CP", family="ocpp2", transaction_id="t", protocol="ocpp2.0.1")
+        session.update(digest="d", source_frame={"charge_point": "CP", "seq": 1, "hash": "h"},
+                       source_action="TransactionEvent", station_time=None,
+                       meter_values=payload["meterValue"])
+        ledger.save(session)
+    finally:
+        registry.close()
+        ledger.close()
+    registry, ledger = build_applications(database)
+    try:
+        (loaded,) = [e for e in ledger.session_events(session.id) if type(e).__name__ == "Updated"]
+        assert loaded.meter_values == payload["meterValue"]
+    finally:
+        registry.close()
+        ledger.close()

@@ -7,6 +7,7 @@ number not exact in binary (0.1) is refused, naming the field, so that no float 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -100,6 +101,8 @@ def time_field(body: dict[str, Any], name: str) -> datetime | None:
     value = body.get(name)
     if value is None:
         return None
+    if not isinstance(value, str):  # a JSON number would be read as a Unix time
+        raise Problem("validation-error", f"{name}: an ISO 8601 time with a zone")
     try:
         return _UTC_TIME.validate_python(value)
     except ValidationError as error:
@@ -140,13 +143,17 @@ async def publish_tariff(request: Request, principal: Admin) -> TariffDetail:
     current version covers is a 409 (`overlapping validity`): end or correct that one first.
     The same tariff for the same period again answers the version published before."""
     body = await exact_body(request, {"tariff", "valid_from", "valid_until"}, {"tariff"})
-    registry = services(request).registry
-    tariff, _ = registry.publish_tariff(
-        body["tariff"], valid_from=time_field(body, "valid_from"),
-        valid_until=time_field(body, "valid_until"), at=datetime.now(UTC), by=principal.name,
-    )
-    services(request).wait_for_read_models("registry")
-    return _detail(request, tariff.code)
+    valid_from, valid_until = time_field(body, "valid_from"), time_field(body, "valid_until")
+
+    def publish() -> TariffDetail:  # the registry is synchronous: off the event loop
+        tariff, _ = services(request).registry.publish_tariff(
+            body["tariff"], valid_from=valid_from, valid_until=valid_until,
+            at=datetime.now(UTC), by=principal.name,
+        )
+        services(request).wait_for_read_models("registry")
+        return _detail(request, tariff.code)
+
+    return await asyncio.to_thread(publish)
 
 
 @router.post("/quote", openapi_extra={"requestBody": QUOTE_BODY})
@@ -155,7 +162,7 @@ async def quote(request: Request, _: BooksReader) -> dict[str, Any]:
     specification says, and answer the OCPI CDR totals and each component (amounts exact, not
     rounded: rounding to cents happens on invoice lines). Nothing is stored."""
     body = await exact_body(request, {"tariff", "session"}, {"tariff", "session"})
-    return quote_totals(body["tariff"], body["session"])
+    return await asyncio.to_thread(quote_totals, body["tariff"], body["session"])
 
 
 def quote_totals(tariff_data: Any, session_data: Any) -> dict[str, Any]:
@@ -192,11 +199,15 @@ def get_tariff(request: Request, code: TariffCode, _: BooksReader) -> TariffDeta
 async def correct_tariff(request: Request, code: TariffCode, version: int, principal: Admin) -> TariffDetail:
     """A corrected version for the same period; the corrected one stays, superseded."""
     body = await exact_body(request, {"tariff"}, {"tariff"})
-    services(request).registry.correct_tariff(
-        code, version, body["tariff"], at=datetime.now(UTC), by=principal.name
-    )
-    services(request).wait_for_read_models("registry")
-    return _detail(request, code)
+
+    def correct() -> TariffDetail:
+        services(request).registry.correct_tariff(
+            code, version, body["tariff"], at=datetime.now(UTC), by=principal.name
+        )
+        services(request).wait_for_read_models("registry")
+        return _detail(request, code)
+
+    return await asyncio.to_thread(correct)
 
 
 @router.post(
@@ -209,8 +220,13 @@ async def end_tariff_version(request: Request, code: TariffCode, version: int, p
     valid_until = time_field(body, "valid_until")
     if valid_until is None:
         raise Problem("validation-error", "valid_until: required")
-    services(request).registry.end_tariff_version(
-        code, version, valid_until=valid_until, at=datetime.now(UTC), by=principal.name
-    )
-    services(request).wait_for_read_models("registry")
-    return _detail(request, code)
+    ends = valid_until
+
+    def end() -> TariffDetail:
+        services(request).registry.end_tariff_version(
+            code, version, valid_until=ends, at=datetime.now(UTC), by=principal.name
+        )
+        services(request).wait_for_read_models("registry")
+        return _detail(request, code)
+
+    return await asyncio.to_thread(end)

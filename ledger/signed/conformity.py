@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from typing import Any
 
 IDENTIFICATION_ERRORS = frozenset({"MISMATCH", "INVALID", "OUTDATED", "UNKNOWN"})
@@ -96,7 +96,10 @@ def assess(records: Sequence[dict[str, Any]]) -> Assessment:
             )
         elif signature != "verified":
             reasons.append(f"the {which} record's signature is {signature}: {record.get('reason')}")
-        if reading.data.get("status") != "G":
+        if record.get("format") == "ALFEN":
+            # Alfen's 4 status bytes have no public description: we cannot tell a fault apart.
+            reasons.append(f"the {which} record is Alfen, whose meter status we do not interpret yet")
+        elif reading.data.get("status") != "G":
             reasons.append(
                 f"the {which} reading's meter status is {reading.data.get('status')!r}, not 'G'"
             )
@@ -127,13 +130,21 @@ def assess(records: Sequence[dict[str, Any]]) -> Assessment:
         reasons.append("a begin or end value is not a number")
     else:
         unit = begin.data.get("unit")
-        energy = end_value - begin_value
-        if energy < 0:
-            reasons.append("the end reading is below the begin reading")
-        if unit in UNIT_TO_WH:
-            energy_wh = energy * UNIT_TO_WH[unit]
+        try:
+            with localcontext() as exact:
+                # Exact: never rounded at the default 28 digits, and huge values refused.
+                exact.prec = 100
+                exact.traps[Inexact] = True
+                energy = end_value - begin_value
+                energy_wh = energy * UNIT_TO_WH[unit] if unit in UNIT_TO_WH else None
+        except ArithmeticError:
+            energy = energy_wh = None
+            reasons.append("a begin or end value is out of range")
         else:
-            reasons.append(f"the unit {unit!r} is no energy unit")
+            if energy < 0:
+                reasons.append("the end reading is below the begin reading")
+            if unit not in UNIT_TO_WH:
+                reasons.append(f"the unit {unit!r} is no energy unit")
     time_billable, time_reasons = _time(begin, end)
     billable = not reasons
     return Assessment(

@@ -250,7 +250,10 @@ def parse_time(text: str) -> tuple[datetime | None, str | None]:
         )
     except ValueError:
         return None, status
-    return moment.astimezone(timezone.utc), status
+    try:
+        return moment.astimezone(timezone.utc), status
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-2359
+        return None, status
 
 
 def pagination(ocmf: Ocmf) -> tuple[str, int] | None:

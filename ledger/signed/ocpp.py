@@ -31,7 +31,10 @@ def signed_values(meter_values: Any) -> list[SignedValue]:
         if not isinstance(meter_value, dict):
             continue
         timestamp = meter_value.get("timestamp")
-        for sampled in meter_value.get("sampledValue") or []:
+        samples = meter_value.get("sampledValue")
+        if not isinstance(samples, list):
+            continue
+        for sampled in samples:
             if not isinstance(sampled, dict):
                 continue
             value = _signed(sampled)

@@ -42,6 +42,7 @@ from ledger.signed.curves import (
     verifier,
 )
 from ledger.signed.keys import MAX_KEY_TEXT, KeyFormatError, PublicKey, parse_public_key
+from ledger.values import storable
 
 MAX_SIGNED_TEXT = 128 * 1024
 _HEX = re.compile(r"[0-9A-Fa-f\s]+")
@@ -394,9 +395,10 @@ def _interpret_ocmf(parsed: ocmf.Ocmf) -> Details:
     fields = _ocmf_fields(parsed)
     try:
         readings = ocmf.readings(parsed)
-    except ocmf.OcmfError as error:
+        return Details(fields, [_reading_json(r) for r in readings], ocmf_checks(parsed, readings))
+    except (ocmf.OcmfError, ArithmeticError, ValueError, OverflowError) as error:
+        # Worked out after examine() returned: whatever the payload holds, a verdict, never a raise.
         return Details(fields, [], [Check("readings", False, f"unreadable: {error}")])
-    return Details(fields, [_reading_json(r) for r in readings], ocmf_checks(parsed, readings))
 
 
 @lru_cache(maxsize=64)
@@ -440,7 +442,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return storable({str(k): _jsonable(v) for k, v in value.items()})
     return value
 
 
