@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger.errors import Conflict, InvalidValue, NotFound
 from ledger.ids import api_key_id, charge_point_id, id_tag_id, meter_keyring_id
 from ledger.signed.keys import KeyFormatError, PublicKey, parse_public_key
+from ledger.values import Validity
 
 # OCPP: the charge point identity is part of the URL; 2.0.1 allows up to 48 printable characters
 # and forbids ':' (it separates user and password in Basic auth).
@@ -128,31 +129,13 @@ INVALID = "Invalid"
 
 
 @dataclass(frozen=True)
-class Assignment:
+class Assignment(Validity):
     """An id tag belongs to a customer for a period: from `valid_from` (inclusive, None: since
     always) until `valid_until` (exclusive, None: until further notice)."""
 
     customer_id: str
     valid_from: datetime | None
     valid_until: datetime | None
-
-    def covers(self, when: datetime) -> bool:
-        return (self.valid_from is None or self.valid_from <= when) and (
-            self.valid_until is None or when < self.valid_until
-        )
-
-    def overlaps(self, other: Assignment) -> bool:
-        starts_before_other_ends = (
-            self.valid_from is None
-            or other.valid_until is None
-            or self.valid_from < other.valid_until
-        )
-        ends_after_other_starts = (
-            self.valid_until is None
-            or other.valid_from is None
-            or other.valid_from < self.valid_until
-        )
-        return starts_before_other_ends and ends_after_other_starts
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -23,10 +23,11 @@ from ledger.errors import Conflict, InvalidValue, NotFound
 from ledger.ids import site_id, tariff_assignments_id, tariff_id
 from ledger.ocpi_tariffs import Tariff as OcpiTariff
 from ledger.ocpi_tariffs import TariffError, parse_tariff
+from ledger.values import Validity
 
 
 @dataclass(frozen=True)
-class TariffVersion:
+class TariffVersion(Validity):
     """One published version: valid from `valid_from` (inclusive) until `valid_until` (exclusive,
     None: until further notice)."""
 
@@ -39,13 +40,6 @@ class TariffVersion:
     corrects: int | None = None
     superseded_by: int | None = None
 
-    def covers(self, when: datetime) -> bool:
-        return self.valid_from <= when and (self.valid_until is None or when < self.valid_until)
-
-    def overlaps(self, valid_from: datetime, valid_until: datetime | None) -> bool:
-        return (self.valid_until is None or valid_from < self.valid_until) and (
-            valid_until is None or self.valid_from < valid_until
-        )
 
 
 class Tariff(Aggregate):
@@ -88,7 +82,7 @@ class Tariff(Aggregate):
                 valid_until,
             ):
                 return version
-            if version.overlaps(valid_from, valid_until):
+            if version.overlaps(TariffPeriod(self.code, valid_from, valid_until)):
                 raise Conflict(
                     f"overlapping validity: version {version.version} is valid from "
                     f"{version.valid_from.isoformat()}"
@@ -276,23 +270,13 @@ SCOPES = ("customer", "group", "charge-point", "site")
 
 
 @dataclass(frozen=True)
-class TariffPeriod:
+class TariffPeriod(Validity):
     """A tariff assigned from `valid_from` (inclusive; None: since always) until `valid_until`
     (exclusive; None: until further notice)."""
 
     tariff: str
     valid_from: datetime | None
     valid_until: datetime | None
-
-    def covers(self, when: datetime) -> bool:
-        return (self.valid_from is None or self.valid_from <= when) and (
-            self.valid_until is None or when < self.valid_until
-        )
-
-    def overlaps(self, other: TariffPeriod) -> bool:
-        return (self.valid_from is None or other.valid_until is None or self.valid_from < other.valid_until) and (
-            self.valid_until is None or other.valid_from is None or other.valid_from < self.valid_until
-        )
 
 
 class TariffAssignments(Aggregate):

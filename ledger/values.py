@@ -78,3 +78,25 @@ def utcnow() -> datetime:
 def iso(ts: datetime) -> str:
     """UTC, millisecond precision, 'Z' suffix: the form OCPP stations expect."""
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+class Validity:
+    """A period from `valid_from` (inclusive; None: since always) until `valid_until` (exclusive;
+    None: until further notice). Mixed into the frozen dataclasses that carry those two fields."""
+
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+    def covers(self, when: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= when) and (
+            self.valid_until is None or when < self.valid_until
+        )
+
+    def overlaps(self, other: Validity) -> bool:
+        starts_before_other_ends = (
+            self.valid_from is None or other.valid_until is None or self.valid_from < other.valid_until
+        )
+        ends_after_other_starts = (
+            self.valid_until is None or other.valid_from is None or other.valid_from < self.valid_until
+        )
+        return starts_before_other_ends and ends_after_other_starts
