@@ -16,7 +16,7 @@ from ledger.frames import FrameRef
 from ledger.sessions import OCPP2, OCPP16, ChargingSession, QuarantineEntry
 from ledger.signed.conformity import assess
 from ledger.signed.ocpp import signed_values
-from ledger.signed.verify import examine
+from ledger.signed.verify import examine, identify
 from ledger.values import digest, iso, parse_time
 
 
@@ -316,7 +316,7 @@ def _transferred(data: Any) -> tuple[str | None, list[Any]] | None:
                 parsed = None
             if isinstance(parsed, dict) and ("transactionId" in parsed or "signedMeterData" not in parsed):
                 return _transferred(parsed)
-        if examine(text).format in ("unknown", "none"):
+        if identify(text).format in ("unknown", "none"):
             return None  # not signed data in any format we recognise
         return None, [{"sampledValue": [{"format": "SignedData", "value": text}]}]
     if not isinstance(data, dict):
@@ -352,24 +352,23 @@ def verify_signed(
     if values:
         keyring = uow.registry.meter_keyring(session.charge_point)
         for value in values:
-            claimed_key = value.claimed_key
-            unverified = examine(value.data, claimed_key)
-            record_id = unverified.record_id or digest(value.data)
+            # A first look without verifying: a record kept already (MeterValues, then again in
+            # StopTransaction) costs no ECDSA, and its meter picks the registered keys.
+            identity = identify(value.data)
+            record_id = identity.record_id or digest(value.data)
             if record_id in session.records:
                 continue
-            meter = _meter_serial(unverified.fields)
-            if unverified.claimed_key is None:
+            claimed_key = value.claimed_key
+            if identity.claimed_key is None and claimed_key is None:
                 # Stations often send their key once per session: a claim for the later records too.
-                claimed_key = _earlier_claim(session, unverified.fields)
+                claimed_key = _earlier_claim(session, identity.fields)
             # Retired keys are judged by when the meter signed (its own, signed clock), not by
             # when the record reached us: a late record from before a retirement still verifies.
-            signed_at = next((r["time"] for r in unverified.readings if r.get("time")), None)
+            signed_at = next((r["time"] for r in identity.readings if r.get("time")), None)
             at = datetime.fromisoformat(signed_at) if signed_at else when
+            meter = _meter_serial(identity.fields)
             trusted = [] if keyring is None else keyring.trusted(session.evse_id, meter, at)
-            if trusted or claimed_key != value.claimed_key:
-                verdict = examine(value.data, claimed_key, trusted)
-            else:
-                verdict = unverified
+            verdict = examine(value.data, claimed_key, trusted)
             session.record_signed(
                 record_id=record_id,
                 verdict=verdict.to_json(),

@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from ledger.signed import ocmf
 from ledger.signed.curves import CURVES, SECP192K1
 from ledger.signed.keys import PublicKey, parse_public_key
-from ledger.signed.verify import Signature, Verdict, examine
+from ledger.signed.verify import Signature, Verdict, examine, identify
 from tests.conftest import CONFORMANCE
 
 # --------------------------------------------------------------------------------------------
@@ -951,3 +951,14 @@ def test_oversized_input_gives_a_verdict(size: int, as_bytes: bool, encoded: boo
         assert verdict.reason is not None and "longer than" in verdict.reason
     else:
         assert verdict.signature == Signature.VERIFIED
+
+
+def test_identify_names_a_record_as_examine_does_without_verifying() -> None:
+    for vector in VECTORS:
+        identity, verdict = identify(vector["signed_data"]), examine(vector["signed_data"])
+        assert (identity.format, identity.record_id) == (verdict.format, verdict.record_id)
+        assert identity.fields == verdict.fields and identity.readings == verdict.readings
+    wrapped = json.dumps({"signedMeterData": "T0NNRnx7fXx7fQ==", "publicKey": "oca:base16:asn1:00"})
+    assert identify(wrapped).claimed_key == "oca:base16:asn1:00"  # the key inside the wrapper
+    assert identify("[" * 100_000).format == "unknown"
+    assert identify(None).format == "none"

@@ -146,8 +146,32 @@ def examine(
         return Verdict("unknown", Signature.INVALID, "the signed data is nested too deeply")
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What a signed record is, without checking its signature."""
+
+    format: str  # "OCMF", "ALFEN", ...; "unknown" and "none" for what is no signed data we know
+    record_id: str | None
+    claimed_key: str | None  # the key that came with the data (also inside a wrapper)
+    fields: dict[str, Any]
+    readings: list[dict[str, Any]]
+
+
+def identify(data: str | bytes | None) -> Identity:
+    """The cheap first look at ingest: the record's id (to skip one already kept), the key it
+    came with and its fields (to pick the registered keys), without an ECDSA verification."""
+    try:
+        found = _examine(data, None, (), check=False)
+    except RecursionError:
+        return Identity("unknown", None, None, {}, [])
+    return Identity(found.format, found.record_id, found.claimed_key, found.fields, found.readings)
+
+
 def _examine(
-    data: str | bytes | None, claimed_key: str | None, registered: Sequence[PublicKey]
+    data: str | bytes | None,
+    claimed_key: str | None,
+    registered: Sequence[PublicKey],
+    check: bool = True,
 ) -> Verdict:
     if data is None or (isinstance(data, str | bytes) and not data.strip()):
         return Verdict("none", Signature.NO_SIGNED_DATA, "no signed data")
@@ -168,9 +192,9 @@ def _examine(
         return unwrapped
     record, claimed = unwrapped
     if record.startswith(b"OCMF|"):
-        return _examine_ocmf(record, claimed, registered)
+        return _examine_ocmf(record, claimed, registered, check)
     if record.startswith(b"AP;"):
-        return _examine_alfen(record, registered)
+        return _examine_alfen(record, registered, check)
     return Verdict("unknown", Signature.INVALID, "not a signed meter value format we know")
 
 
@@ -269,8 +293,11 @@ def _decide(
     message: bytes,
     claimed: PublicKey | None,
     registered: Iterable[PublicKey],
+    check: bool = True,
 ) -> tuple[Signature, str | None, PublicKey | None, str | None]:
     """(verdict, reason, the key it held against, "registered"/"claimed")."""
+    if not check:  # identify(): never leaves this module as a verdict
+        return Signature.NO_KEY, "not checked", None, None
     registered = list(registered)
     for key in registered:
         if _holds(curve, key, signature_der, message):
@@ -311,7 +338,7 @@ def _holds(curve: Any, key: PublicKey, signature_der: bytes, message: bytes) -> 
 
 
 def _examine_ocmf(
-    record: bytes, claimed_key: str | None, registered: Sequence[PublicKey]
+    record: bytes, claimed_key: str | None, registered: Sequence[PublicKey], check: bool = True
 ) -> Verdict:
     try:
         parsed = ocmf.parse(record)
@@ -378,7 +405,7 @@ def _examine_ocmf(
     if claim_problem and not registered:
         return Verdict(signature=Signature.NO_KEY, reason=claim_problem, **common)
     verdict, reason, key, source = _decide(
-        "OCMF", curve, signature, parsed.payload_bytes, claimed, registered
+        "OCMF", curve, signature, parsed.payload_bytes, claimed, registered, check
     )
     return Verdict(
         signature=verdict,
@@ -506,7 +533,7 @@ def ocmf_checks(parsed: ocmf.Ocmf, readings: Sequence[ocmf.Reading]) -> list[Che
     return checks
 
 
-def _examine_alfen(record: bytes, registered: Sequence[PublicKey]) -> Verdict:
+def _examine_alfen(record: bytes, registered: Sequence[PublicKey], check: bool = True) -> Verdict:
     try:
         line = alfen.parse(record.decode("ascii"))
     except (alfen.AlfenError, UnicodeDecodeError) as error:
@@ -548,7 +575,13 @@ def _examine_alfen(record: bytes, registered: Sequence[PublicKey]) -> Verdict:
             signature=Signature.INVALID, reason=f"the embedded key is unreadable: {error}", **common
         )
     verdict, reason, key, source = _decide(
-        "ALFEN", CURVES["secp192r1"], raw_to_der(line.signature), line.dataset, claimed, registered
+        "ALFEN",
+        CURVES["secp192r1"],
+        raw_to_der(line.signature),
+        line.dataset,
+        claimed,
+        registered,
+        check,
     )
     return Verdict(
         signature=verdict,
