@@ -291,6 +291,26 @@ def list_tariffs(cur: Cursor, *, limit: int, after: str | None = None) -> list[d
     )
 
 
+def tariff(cur: Cursor, code: str) -> dict[str, Any] | None:
+    found = _rows(cur, TARIFF_COLUMNS, f"SELECT {', '.join(TARIFF_COLUMNS)} FROM rm_tariffs WHERE code = %s", [code])
+    return found[0] if found else None
+
+
+TARIFF_VERSION_COLUMNS = (
+    "version", "valid_from", "valid_until", "corrects", "superseded_by", "published_at",
+    "published_by", "document",
+)
+
+
+def tariff_versions(cur: Cursor, code: str) -> list[dict[str, Any]]:
+    return _rows(
+        cur, TARIFF_VERSION_COLUMNS,
+        f"SELECT {', '.join(TARIFF_VERSION_COLUMNS)} FROM rm_tariff_versions WHERE code = %s "
+        "ORDER BY version",
+        [code],
+    )
+
+
 # -- sites and tariff assignments ---------------------------------------------------------------
 
 SITE_COLUMNS = ("code", "name", "time_zone", "calibrated", "created_at")

@@ -8,6 +8,7 @@ number not exact in binary (0.1) is refused, naming the field, so that no float 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,7 +23,6 @@ from api.http.security import Admin, BooksReader, read_fresh, services
 from invoices.ocpi import cdr_totals, parse_session
 from invoices.pricing import InvalidSession, UnpriceableSession, price
 from ledger.ocpi_tariffs import TariffError, loads_exact, parse_tariff
-from ledger.tariffs import TariffVersion
 from projections import queries
 
 router = APIRouter(
@@ -109,20 +109,19 @@ def time_field(body: dict[str, Any], name: str) -> datetime | None:
         raise Problem("validation-error", f"{name}: {error.errors()[0]['msg']}") from None
 
 
-def _version_out(version: TariffVersion) -> TariffVersionOut:
-    return TariffVersionOut(
-        version=version.version, valid_from=version.valid_from, valid_until=version.valid_until,
-        corrects=version.corrects, superseded_by=version.superseded_by,
-        published_at=version.published_at, published_by=version.published_by,
-        tariff=version.document,
-    )
-
-
 def _detail(request: Request, code: str) -> TariffDetail:
-    tariff = services(request).registry.tariff(code)
+    """From the registry read model (writes above wait for it), every version in order."""
+    with services(request).reading() as cur:
+        tariff = queries.tariff(cur, code)
+        versions = queries.tariff_versions(cur, code)
+    if tariff is None:
+        raise Problem("not-found", f"no tariff {code!r}")
     return TariffDetail(
-        code=tariff.code, currency=tariff.currency,
-        versions=[_version_out(v) for v in sorted(tariff.versions.values(), key=lambda v: v.version)],
+        code=code, currency=tariff["currency"],
+        versions=[
+            TariffVersionOut.model_validate({**v, "tariff": json.loads(v["document"])})
+            for v in versions
+        ],
     )
 
 
