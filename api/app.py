@@ -15,6 +15,7 @@ from api.http import (
     keys,
     meter_keys,
     operations,
+    pricing,
     problems,
     quarantine,
     sessions,
@@ -80,7 +81,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     for router in (charge_points.router, customers.router, sessions.router, quarantine.router,
-                   keys.router, meter_keys.router, tariffs.router, sites.router, verify.router, operations.router):
+                   keys.router, meter_keys.router, tariffs.router, pricing.router, sites.router, verify.router, operations.router):
         app.include_router(router)
     operations.install_metrics(app)
     app.state.rendered_sessions = sessions.RenderedCache(settings.detail_cache_bytes)

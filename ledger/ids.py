@@ -58,3 +58,8 @@ def site_id(code: str) -> UUID:
 
 def tariff_assignments_id(scope: str, key: str) -> UUID:
     return _id("tariff-assignments", scope, key)
+
+
+def session_price_id(session: str) -> UUID:
+    """The price record of a charging session (by the session's own id)."""
+    return _id("session-price", session)

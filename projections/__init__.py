@@ -8,6 +8,7 @@ every projection the server keeps up to date:
 - `monitoring`: charge point connection, boot, heartbeat and connector status (ledger frames);
 - `quarantine`: messages kept but not applied, and their resolution (ledger);
 - `eichrecht`: per session, its signed records' verdicts counted and the latest assessment (ledger);
+- `pricing`: per session, its current price record (ledger; written by `invoices.pricer`);
 - `registry`: charge points, customers, id tags and their periods, API keys (registry).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from ledger.application import Ledger, Registry
 from ledger.store import Database
-from projections import eichrecht, monitoring, quarantine, registry, sessions
+from projections import eichrecht, monitoring, pricing, quarantine, registry, sessions
 from projections.runner import Runner
 
 
@@ -35,6 +36,9 @@ def build_runners(database: Database, ledger: Ledger, registry_app: Registry) ->
         eichrecht.NAME: Runner(
             eichrecht.NAME, ledger, eichrecht.EichrechtView(database), eichrecht.TOPICS,
             eichrecht.apply,
+        ),
+        pricing.NAME: Runner(
+            pricing.NAME, ledger, pricing.PricingView(database), pricing.TOPICS, pricing.apply
         ),
         registry.NAME: Runner(
             registry.NAME, registry_app, registry.RegistryView(database), registry.TOPICS,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from projections import monitoring, sessions
+from projections import monitoring, pricing, sessions
 from projections.view import Cursor
 
 
@@ -355,3 +356,78 @@ def list_tariff_assignments(
         "ORDER BY position LIMIT %s",
         [*where.params, limit],
     )
+
+
+# -- prices -----------------------------------------------------------------------------------
+
+PRICED_COLUMNS = tuple(c for c in pricing.COLUMNS if c not in ("outcome", "position"))
+
+
+def _priced_filter(
+    customer_id: str | None, ended_from: datetime | None, ended_to: datetime | None,
+    charge_point: str | None = None, status: str | None = None,
+) -> Filter:
+    where = Filter()
+    if customer_id is not None:
+        where.add("customer_id = %s", customer_id)
+    if ended_from is not None:
+        where.add("ended_at >= %s", ended_from)
+    if ended_to is not None:
+        where.add("ended_at < %s", ended_to)
+    if charge_point is not None:
+        where.add("charge_point = %s", charge_point)
+    if status is not None:
+        where.add("status = %s", status)
+    return where
+
+
+def list_priced_sessions(
+    cur: Cursor, *, limit: int, before: int | None = None, customer_id: str | None = None,
+    ended_from: datetime | None = None, ended_to: datetime | None = None,
+    charge_point: str | None = None, status: str | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first (by when the session was first priced)."""
+    where = _priced_filter(customer_id, ended_from, ended_to, charge_point, status)
+    if before is not None:
+        where.add("first_position < %s", before)
+    return _rows(
+        cur, PRICED_COLUMNS,
+        f"SELECT {', '.join(PRICED_COLUMNS)} FROM rm_priced_sessions {where.sql()} "  # noqa: S608
+        "ORDER BY first_position DESC LIMIT %s",
+        [*where.params, limit],
+    )
+
+
+def price_totals(
+    cur: Cursor, *, customer_id: str | None = None, ended_from: datetime | None = None,
+    ended_to: datetime | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(totals per customer and currency of the priced sessions, counts of the unpriced ones)
+    for sessions ended in the period. The amounts are summed here as Decimal: SQLite would sum
+    decimal text as floating point."""
+    where = _priced_filter(customer_id, ended_from, ended_to)
+    rows = cur.execute(
+        "SELECT customer_id, status, currency, total_energy, total_excl_vat, total_incl_vat "  # noqa: S608
+        f"FROM rm_priced_sessions {where.sql()}",
+        where.params,
+    ).fetchall()
+    totals: dict[tuple[str | None, str], dict[str, Any]] = {}
+    unpriced: dict[str | None, int] = {}
+    for customer, status, currency, energy, excl, incl in rows:
+        if status != "priced":
+            unpriced[customer] = unpriced.get(customer, 0) + 1
+            continue
+        total = totals.setdefault((customer, currency), {
+            "customer_id": customer, "currency": currency, "sessions": 0,
+            "total_energy": Decimal(0), "total_excl_vat": Decimal(0), "total_incl_vat": Decimal(0),
+        })
+        total["sessions"] += 1
+        total["total_energy"] += Decimal(energy)
+        total["total_excl_vat"] += Decimal(excl)
+        total["total_incl_vat"] += Decimal(incl)
+    ordered = sorted(totals.values(), key=lambda t: (t["customer_id"] or "", t["currency"]))
+    for total in ordered:
+        for key in ("total_energy", "total_excl_vat", "total_incl_vat"):
+            total[key] = format(total[key], "f")
+    counts = [{"customer_id": c, "sessions": n} for c, n in sorted(unpriced.items(), key=lambda i: i[0] or "")]
+    return ordered, counts

@@ -450,3 +450,79 @@ class TariffChoiceOut(BaseModel):
     scope: str | None = Field(description="Where the tariff comes from; null: no tariff applies")
     key: str | None
     tariff: str | None
+
+
+# -- prices -------------------------------------------------------------------------------------
+
+
+class PriceRecordOut(BaseModel):
+    version: int = Field(description="The event's version in the session's price record")
+    status: Literal["priced", "unpriced"]
+    reason: str | None = Field(description="Why the session is not priced")
+    replaces: int | None = Field(description="The version of the earlier outcome this one supersedes")
+    cause: str
+    by: str
+    at: Time
+    outcome: dict[str, Any] = Field(
+        description="Tariff id, version and scope; every component's quantity, unit price, VAT rate "
+        "and cost excl./incl. VAT; the OCPI CDR totals and charging periods; notes. Amounts are "
+        "exact decimal strings, not rounded to cents"
+    )
+
+
+class SessionPriceOut(BaseModel):
+    session_id: str
+    current: PriceRecordOut
+    history: list[PriceRecordOut] = Field(description="Every outcome, oldest first")
+
+
+class RepriceIn(In):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="Why the operator re-prices the session (kept with the new outcome)"
+    )
+    tariff: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
+        None, description="Price with this tariff instead of the one assigned"
+    )
+
+
+class PricedSessionOut(BaseModel):
+    session_id: str
+    charge_point: str
+    transaction_id: str
+    customer_id: str | None
+    site: str | None
+    started_at: Time | None
+    ended_at: Time | None
+    status: Literal["priced", "unpriced"]
+    reason: str | None
+    tariff_id: str | None
+    tariff_version: int | None
+    tariff_scope: str | None
+    currency: str | None
+    total_excl_vat: str | None
+    total_incl_vat: str | None
+    total_energy: str | None = Field(description="kWh")
+    record_version: int
+    replaces: int | None
+    priced_at: Time
+
+
+class PriceTotalOut(BaseModel):
+    customer_id: str | None
+    currency: str
+    sessions: int
+    total_energy: str = Field(description="kWh, exact")
+    total_excl_vat: str = Field(description="Exact, not rounded to cents")
+    total_incl_vat: str
+
+
+class UnpricedCountOut(BaseModel):
+    customer_id: str | None
+    sessions: int
+
+
+class PriceTotalsOut(BaseModel):
+    from_: Time | None = Field(alias="from", serialization_alias="from")
+    to: Time | None
+    totals: list[PriceTotalOut] = Field(description="Per customer and currency, sessions ended in the period")
+    unpriced: list[UnpricedCountOut] = Field(description="Sessions ended in the period that have no price")
