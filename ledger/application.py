@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
 
 from ledger.errors import AlreadyExists, InvalidValue, NotFound
 from ledger.frames import GENESIS, FrameLog
+from ledger.invoicing import Issuer
 from ledger.registry import (
     INVALID,
     ApiKey,
@@ -43,7 +44,24 @@ _PAGE = 500
 _KEYS_KEPT = 10_000
 
 
+class DateAsISO(Transcoding):
+    """Calendar dates (an invoice's period and issue date) as ISO 8601 text."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
 class _Base(Application[UUID]):
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
     def get_or_none(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
             found: Any = self.repository.get(aggregate_id)
@@ -388,6 +406,27 @@ class Registry(_Base):
             tag.end_assignment(end_assignment_at)
         self.save(tag)
         return tag
+
+    # -- issuers ---------------------------------------------------------------------------------
+
+    def register_issuer(self, code: str, **fields: Any) -> Issuer:
+        if self.get_or_none(Issuer, Issuer.create_id(code)) is not None:
+            raise AlreadyExists("issuer", code)
+        issuer = Issuer.register(code, **fields)
+        self.save(issuer)
+        return issuer
+
+    def issuer(self, code: str) -> Issuer:
+        found = self.get_or_none(Issuer, Issuer.create_id(code))
+        if found is None:
+            raise NotFound("issuer", code)
+        return found
+
+    def update_issuer(self, code: str, **fields: Any) -> Issuer:
+        issuer = self.issuer(code)
+        issuer.update(**fields)
+        self.save(issuer)
+        return issuer
 
     # -- customers ------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ every projection the server keeps up to date:
 - `quarantine`: messages kept but not applied, and their resolution (ledger);
 - `eichrecht`: per session, its signed records' verdicts counted and the latest assessment (ledger);
 - `pricing`: per session, its current price record (ledger; written by `invoices.pricer`);
+- `invoices`: issuers, invoices (drafts, issued, cancelled, cancellations) and their sessions (registry);
 - `registry`: charge points, customers, id tags and their periods, API keys (registry).
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from ledger.application import Ledger, Registry
 from ledger.store import Database
-from projections import eichrecht, monitoring, pricing, quarantine, registry, sessions
+from projections import eichrecht, invoices, monitoring, pricing, quarantine, registry, sessions
 from projections.runner import Runner
 
 
@@ -39,6 +40,10 @@ def build_runners(database: Database, ledger: Ledger, registry_app: Registry) ->
         ),
         pricing.NAME: Runner(
             pricing.NAME, ledger, pricing.PricingView(database), pricing.TOPICS, pricing.apply
+        ),
+        invoices.NAME: Runner(
+            invoices.NAME, registry_app, invoices.InvoicesView(database), invoices.TOPICS,
+            invoices.apply,
         ),
         registry.NAME: Runner(
             registry.NAME, registry_app, registry.RegistryView(database), registry.TOPICS,

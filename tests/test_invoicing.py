@@ -1,0 +1,207 @@
+"""Invoice runs, issuing and cancelling on both stores: gap-free numbers per range (also under
+concurrent issuing on PostgreSQL), a session on at most one valid invoice, Stornorechnungen, and
+bad requests that change nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from invoices import issuing
+from invoices.document import Invoice as Document
+from ledger.application import build_applications
+from ledger.errors import Conflict, InvalidValue
+from ledger.invoicing import Invoice, NumberRange, SessionClaim, check_number_format
+from tests.test_api import Api, api  # noqa: F401  (the api fixture)
+from tests.test_priced import T0, session, setup
+
+NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
+AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
+ADDRESS = {"street": "Sonnenweg 1", "postal_code": "10115", "city": "Berlin", "country": "DE"}
+
+
+def landlord(api: Api, **extra: Any) -> None:
+    api.services.registry.register_issuer(
+        "SONNENHOF", name="Hausverwaltung Sonnenhof GmbH", address=ADDRESS, vat_id="DE123456789",
+        iban="DE02120300000000202051", ranges={"default": "LB-{year}-{seq:06d}"}, **extra,
+    )
+
+
+def tenants(api: Api) -> dict[str, str]:
+    ids = setup(api, api.key("admin"))
+    for name in ("A", "B"):
+        api.services.registry.update_customer(
+            UUID(ids[name]), billing_address={**ADDRESS, "street": f"Sonnenweg 1, Wohnung {name}"}
+        )
+    return ids
+
+
+def run(api: Api) -> issuing.RunResult:
+    api.services.settle_prices()
+    api.services.wait_for_read_models()
+    return issuing.run(api.services.registry, api.services.projections["invoices"].view,
+                       issuer="SONNENHOF", period_start=NOVEMBER[0], period_end=NOVEMBER[1])
+
+
+def issue(api: Api, invoice_id: UUID, when: date = date(2026, 12, 1)) -> Invoice:
+    return issuing.issue(api.services.registry, api.services.ledger, invoice_id, issue_date=when,
+                         at=AT, by="test", base_url="https://ladebuch.example")
+
+
+def test_a_monthly_run_drafts_per_customer_and_issuing_freezes_a_numbered_document(api: Api) -> None:
+    ids = tenants(api)
+    landlord(api)
+    session(api.services, token="CARD-A")
+    session(api.services, token="CARD-A", start=T0 + timedelta(hours=3), meter_start=12525, meter_stop=14525)
+    session(api.services, token="CARD-B", start=T0 + timedelta(hours=6), meter_start=14525, meter_stop=20000)
+    december = session(api.services, token="CARD-A", start=datetime(2026, 11, 30, 23, 30, tzinfo=UTC),
+                       meter_start=20000, meter_stop=21000)  # ends Dec 1st, 00:30 in Berlin
+
+    result = run(api)
+    assert result.sessions == 3 and len(result.drafts) == 2 and result.without_customer == []
+    drafts = {api.services.registry.get_or_none(Invoice, d).customer_id: d for d in result.drafts}
+    assert december not in api.services.registry.get_or_none(Invoice, drafts[ids["A"]]).sessions
+
+    first = issue(api, drafts[ids["A"]])
+    second = issue(api, drafts[ids["B"]])
+    assert (first.number, second.number) == ("LB-2026-000001", "LB-2026-000002")
+    document = Document.from_json(first.document)
+    assert document.customer.name == "Mieter A" and document.issuer.vat_id == "DE123456789"
+    assert [line.energy_kwh for line in document.lines] == [Decimal("11.525"), Decimal("2.000")]
+    # Line nets rounded half-up to the cent; VAT once on the summed net of the rate.
+    assert [line.net for line in document.lines] == [Decimal("4.49"), Decimal("0.78")]
+    (vat,) = document.vat
+    assert (vat.rate, vat.net, vat.tax) == (Decimal("19"), Decimal("5.27"), Decimal("1.00"))
+    assert document.total_gross == Decimal("6.27") and document.small_amount
+    line = document.lines[0]
+    assert line.evidence.begin_signed and line.evidence.begin_signed.startswith("OCMF|")
+    assert line.evidence.public_key and line.evidence.transparency_xml
+    assert line.evidence.url.endswith(f"/v1/sessions/{line.session_id}/transparency.xml")
+
+    with pytest.raises(Conflict, match="nothing to invoice"):
+        run(api)  # everything in November is invoiced
+    with pytest.raises(Conflict, match="issued as LB-2026-000001"):
+        issue(api, first.id)
+
+
+def test_a_session_is_on_at_most_one_valid_invoice_and_a_storno_releases_it(api: Api) -> None:
+    tenants(api)
+    landlord(api)
+    found = session(api.services, token="CARD-A")
+    (draft,) = run(api).drafts
+    registry = api.services.registry
+    rival = Invoice.draft(issuer="SONNENHOF", customer_id=registry.get_or_none(Invoice, draft).customer_id,
+                          period_start=NOVEMBER[0], period_end=NOVEMBER[1], sessions=[found], run=None)
+    registry.save(rival)
+    issued = issue(api, draft)
+    with pytest.raises(Conflict, match="already on invoice LB-2026-000001"):
+        issue(api, rival.id)
+    # The refused issue took no number.
+    assert registry.get_or_none(NumberRange, NumberRange.create_id("SONNENHOF", "default", "2026")).assigned == 1
+
+    storno = issuing.cancel(registry, issued.id, issue_date=date(2026, 12, 5), at=AT, by="test",
+                            reason="wrong tenant")
+    assert storno.number == "LB-2026-000002" and storno.kind == "cancellation"
+    negated = Document.from_json(storno.document)
+    original = Document.from_json(issued.document)
+    assert negated.cancels == original.number and negated.total_gross == -original.total_gross
+    assert negated.lines[0].net == -original.lines[0].net
+    assert registry.get_or_none(Invoice, issued.id).state == "cancelled"
+    assert registry.get_or_none(SessionClaim, SessionClaim.create_id(found)).invoice is None
+    with pytest.raises(Conflict, match="already cancelled"):
+        issuing.cancel(registry, issued.id, issue_date=date(2026, 12, 5), at=AT, by="t", reason="x")
+    with pytest.raises(Conflict, match="cannot be cancelled"):
+        issuing.cancel(registry, storno.id, issue_date=date(2026, 12, 5), at=AT, by="t", reason="x")
+
+    # Invoiceable again: the rival draft may now be issued, with the next number.
+    again = issue(api, rival.id, date(2026, 12, 6))
+    assert again.number == "LB-2026-000003"
+    with pytest.raises(Conflict, match="only a draft"):
+        issuing.discard(registry, again.id, "no")
+
+
+def test_bad_requests_change_nothing(api: Api) -> None:
+    ids = tenants(api)
+    landlord(api)
+    registry = api.services.registry
+    session(api.services, token="CARD-A")
+    (draft,) = run(api).drafts
+    registry.update_customer(UUID(ids["A"]), billing_address={})
+    with pytest.raises(InvalidValue, match="no address to invoice"):
+        issue(api, draft)
+    registry.update_customer(UUID(ids["A"]), billing_address=ADDRESS)
+    registry.update_issuer("SONNENHOF", vat_id="", address={"street": "Sonnenweg 1"})
+    with pytest.raises(InvalidValue, match="vat_id or tax_number"):
+        issue(api, draft)
+    assert registry.get_or_none(NumberRange, NumberRange.create_id("SONNENHOF", "default", "2026")) is None
+    assert registry.get_or_none(Invoice, draft).state == "draft"
+    registry.update_issuer("SONNENHOF", tax_number="27/123/45678", address=ADDRESS)
+    assert issue(api, draft).number == "LB-2026-000001"
+    with pytest.raises(InvalidValue, match="number format"):
+        check_number_format("LB-{month}-{seq}")
+    with pytest.raises(InvalidValue, match="number format"):
+        check_number_format("LB-no-sequence")
+    with pytest.raises(InvalidValue, match="36 characters"):
+        check_number_format("X" * 40 + "{seq}")
+
+
+def test_a_small_business_shows_no_vat_and_prints_the_note(api: Api) -> None:
+    tenants(api)
+    landlord(api, small_business=True)
+    session(api.services, token="CARD-A")
+    (draft,) = run(api).drafts
+    document = Document.from_json(issue(api, draft).document)
+    (vat,) = document.vat
+    assert vat.rate is None and vat.tax == 0 and document.total_gross == document.total_net
+    assert document.notes == ("Gemäß § 19 UStG wird keine Umsatzsteuer berechnet.",)
+
+
+def test_concurrent_issuing_keeps_numbers_gap_free_and_unique(api: Api) -> None:
+    """Four issuers at once, each with its own applications (as separate server processes
+    have): every number from 1 to N exactly once, each session claimed once."""
+    if api.services.database.backend != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite serialises writers by design)")
+    ids = tenants(api)
+    landlord(api)
+    sessions = [session(api.services, token="CARD-A", start=T0 + timedelta(minutes=90 * i),
+                        meter_start=1000 + 1000 * i, meter_stop=2000 + 1000 * i, minutes=60)
+                for i in range(12)]
+    registry = api.services.registry
+    drafts = []
+    for found in sessions:
+        draft = Invoice.draft(issuer="SONNENHOF", customer_id=ids["A"], period_start=NOVEMBER[0],
+                              period_end=NOVEMBER[1], sessions=[found], run=None)
+        registry.save(draft)
+        drafts.append(draft.id)
+    numbers: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def worker(mine: list[UUID]) -> None:
+        other_registry, other_ledger = build_applications(api.services.database)
+        try:
+            start.wait()
+            for invoice_id in mine:
+                issued = issuing.issue(other_registry, other_ledger, invoice_id,
+                                       issue_date=date(2026, 12, 1), at=AT, by="t")
+                numbers.append(str(issued.number))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            other_registry.close()
+            other_ledger.close()
+
+    threads = [threading.Thread(target=worker, args=(drafts[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(numbers) == [f"LB-2026-{n:06d}" for n in range(1, 13)]
+    claimed = [registry.get_or_none(SessionClaim, SessionClaim.create_id(s)).number for s in sessions]
+    assert sorted(claimed) == sorted(numbers)
