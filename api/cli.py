@@ -10,6 +10,7 @@ import logging
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from api.settings import Settings
@@ -369,6 +370,46 @@ def cmd_price(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
+    """A monthly run: price what is not priced yet, then one draft per customer, with a
+    progress bar; `--issue` issues the drafts at once."""
+    from invoices import issuing
+
+    services = _services(settings)
+    try:
+        start, end = issuing.month(args.period)
+        services.pricer.catch_up()
+        services.projections["pricing"].catch_up()
+        services.projections["invoices"].catch_up()
+
+        def progress(done: int, total: int) -> None:
+            bar = "#" * int(done / total * 30)
+            print(f"\rdrafts [{bar:<30}] {done:>6,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+        result = issuing.run(services.registry, services.projections["invoices"].view,
+                             issuer=args.issuer, period_start=start, period_end=end, progress=progress)
+        print(file=sys.stderr)
+        rows = []
+        for done, invoice_id in enumerate(result.drafts, start=1):
+            number = None
+            if args.issue:
+                issued = issuing.issue(
+                    services.registry, services.ledger, invoice_id, issue_date=date.today(),
+                    at=datetime.now(UTC), by="cli", base_url=args.base_url,
+                )
+                number = issued.number
+                progress(done, len(result.drafts))
+            rows.append({"invoice": str(invoice_id), "number": number})
+        if args.issue:
+            print(file=sys.stderr)
+        _print_rows(rows, args.json)
+        if result.without_customer:
+            print(f"{len(result.without_customer)} priced sessions have no customer", file=sys.stderr)
+    finally:
+        services.close()
+    return 0
+
+
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """One JSON verdict per signed record (JSON lines); 0 if every signature holds, 1 if one
     does not, 2 if a file cannot be read."""
@@ -525,6 +566,17 @@ def build_parser() -> argparse.ArgumentParser:
     price.add_argument("--tariff", required=True, help="an OCPI 2.2.1 Tariff object (JSON file)")
     price.add_argument("--cdr", required=True, help="an OCPI CDR or Session with time_zone (JSON file)")
     price.set_defaults(func=cmd_price)
+
+    invoices = sub.add_parser("invoices", help="invoice runs")
+    invoices_sub = invoices.add_subparsers(dest="action", required=True)
+    invoice_run = invoices_sub.add_parser("run", help="one draft per customer for a month")
+    invoice_run.add_argument("--issuer", required=True, help="the issuer's code")
+    invoice_run.add_argument("--period", required=True, help="the month, e.g. 2026-11")
+    invoice_run.add_argument("--issue", action="store_true", help="issue the drafts at once (today)")
+    invoice_run.add_argument("--base-url", default="http://localhost:8180",
+                             help="where the API answers (for the evidence links printed)")
+    invoice_run.add_argument("--json", action="store_true")
+    invoice_run.set_defaults(func=cmd_invoices_run)
 
     check = sub.add_parser("verify", help="check signed meter values (Eichrecht) in files")
     check.add_argument("files", nargs="+", metavar="FILE", help="Transparenzsoftware XML, "

@@ -4,6 +4,7 @@ bad requests that change nothing."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +18,8 @@ from invoices.document import Invoice as Document
 from ledger.application import build_applications
 from ledger.errors import Conflict, InvalidValue
 from ledger.invoicing import Invoice, NumberRange, SessionClaim, check_number_format
-from tests.test_api import Api, api  # noqa: F401  (the api fixture)
+from tests.test_api import Api, api, problem  # noqa: F401  (the api fixture)
+from tests.conftest import run_cli
 from tests.test_priced import T0, session, setup
 
 NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
@@ -205,3 +207,72 @@ def test_concurrent_issuing_keeps_numbers_gap_free_and_unique(api: Api) -> None:
     assert sorted(numbers) == [f"LB-2026-{n:06d}" for n in range(1, 13)]
     claimed = [registry.get_or_none(SessionClaim, SessionClaim.create_id(s)).number for s in sessions]
     assert sorted(claimed) == sorted(numbers)
+
+
+def test_invoices_over_http_with_roles_and_problems(api: Api) -> None:
+    ids = tenants(api)
+    admin = api.key("admin")
+    body = {"code": "SONNENHOF", "name": "Hausverwaltung Sonnenhof GmbH", "address": ADDRESS,
+            "ranges": {"default": "LB-{year}-{seq:06d}"}}
+    created = api.post("/v1/issuers", admin, body)
+    assert created.status_code == 201, created.text
+    assert created.json()["missing_for_invoices"] == ["vat_id or tax_number"]
+    problem(api.post("/v1/issuers", admin, body), 409, "already-exists")
+    problem(api.post("/v1/issuers", admin, {**body, "code": "X", "ranges": {"d": "{month}"}}), 422, "invalid-value")
+    session(api.services, token="CARD-A")
+    session(api.services, token="CARD-B", start=T0 + timedelta(hours=3), meter_start=12525, meter_stop=14525)
+
+    problem(api.post("/v1/invoice-runs", api.key("accountant"), {"issuer": "SONNENHOF", "period": "2026-11"}), 403, "forbidden")
+    problem(api.post("/v1/invoice-runs", admin, {"issuer": "SONNENHOF", "period": "2026-10"}), 409, "conflict")
+    ran = api.post("/v1/invoice-runs", admin, {"issuer": "SONNENHOF", "period": "2026-11"})
+    assert ran.status_code == 201, ran.text
+    drafts = ran.json()["drafts"]
+    assert len(drafts) == 2 and ran.json()["sessions"] == 2
+    # Drafts are the operator's: a second run finds nothing new, a customer sees none.
+    problem(api.post("/v1/invoice-runs", admin, {"issuer": "SONNENHOF", "period": "2026-11"}), 409, "conflict")
+    tenant_a = api.key("customer", ids["A"])
+    assert api.get("/v1/invoices", tenant_a).json()["items"] == []
+
+    first = f"/v1/invoices/{drafts[0]}"
+    problem(api.post(f"{first}/issue", admin, {"issue_date": "2026-12-01"}), 422, "invalid-value")  # no tax id yet
+    assert api.client.patch("/v1/issuers/SONNENHOF", headers=admin, json={"tax_number": "27/123/45678"}).status_code == 200
+    issued = api.post(f"{first}/issue", admin, {"issue_date": "2026-12-01"})
+    assert issued.status_code == 200, issued.text
+    invoice = issued.json()
+    assert invoice["number"] == "LB-2026-000001" and invoice["state"] == "issued"
+    assert invoice["document"]["issuer"]["tax_number"] == "27/123/45678"
+    problem(api.post(f"{first}/issue", admin, {}), 409, "conflict")
+    problem(api.post(f"{first}/discard", admin, {"reason": "x"}), 409, "conflict")
+
+    owner = invoice["customer_id"]
+    other = ids["B"] if owner == ids["A"] else ids["A"]
+    mine = api.get("/v1/invoices", api.key("customer", owner)).json()["items"]
+    assert [item["number"] for item in mine] == ["LB-2026-000001"]
+    problem(api.get(first, api.key("customer", other)), 404, "not-found")
+    assert api.get(first, api.key("accountant")).json()["total_gross"] == invoice["total_gross"]
+
+    storno = api.post(f"{first}/cancel", admin, {"reason": "falscher Mieter", "issue_date": "2026-12-02"})
+    assert storno.status_code == 201, storno.text
+    assert storno.json()["kind"] == "cancellation" and storno.json()["number"] == "LB-2026-000002"
+    assert storno.json()["document"]["total_gross"] == "-" + invoice["total_gross"]
+    problem(api.post(f"{first}/cancel", admin, {"reason": "again"}), 409, "conflict")
+    listed = api.get("/v1/invoices", admin, state="cancelled").json()["items"]
+    assert [item["cancelled_by"] for item in listed] == ["LB-2026-000002"]
+    discarded = api.post(f"/v1/invoices/{drafts[1]}/discard", admin, {"reason": "later"})
+    assert discarded.json()["state"] == "discarded"
+    # Both sessions are invoiceable again (one cancelled, one discarded).
+    assert api.post("/v1/invoice-runs", admin, {"issuer": "SONNENHOF", "period": "2026-11"}).json()["sessions"] == 2
+
+
+def test_cli_invoice_run_issues_with_a_progress_bar(api: Api) -> None:
+    tenants(api)
+    landlord(api)
+    session(api.services, token="CARD-A")
+    session(api.services, token="CARD-B", start=T0 + timedelta(hours=3), meter_start=12525, meter_stop=14525)
+    done = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF", "--period", "2026-11",
+                   "--issue", "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(row["number"] for row in json.loads(done.stdout)) == ["LB-2026-000001", "LB-2026-000002"]
+    assert "drafts [" in done.stderr
+    again = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF", "--period", "2026-11")
+    assert again.returncode != 0 and "nothing to invoice" in again.stderr

@@ -4,7 +4,7 @@ JSON string; times are UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -526,3 +526,99 @@ class PriceTotalsOut(BaseModel):
     to: Time | None
     totals: list[PriceTotalOut] = Field(description="Per customer and currency, sessions ended in the period")
     unpriced: list[UnpricedCountOut] = Field(description="Sessions ended in the period that have no price")
+
+
+# -- issuers and invoices ---------------------------------------------------------------------
+
+IssuerCode = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9._\-]+$")]
+NumberFormat = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class IssuerIn(In):
+    code: IssuerCode
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    address: Address = Address()
+    vat_id: Annotated[str, StringConstraints(max_length=15)] = ""
+    tax_number: Annotated[str, StringConstraints(max_length=32)] = ""
+    email: Text200 = ""
+    iban: Annotated[str, StringConstraints(max_length=34)] = ""
+    bic: Annotated[str, StringConstraints(max_length=11)] = ""
+    bank: Text200 = ""
+    small_business: StrictBool = Field(False, description="§19 UStG: no VAT shown, the §19 note printed")
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Berlin"
+    ranges: dict[Annotated[str, StringConstraints(min_length=1, max_length=36)], NumberFormat] = Field(
+        default_factory=lambda: {"default": "{year}-{seq:06d}"},
+        description="Number ranges by name: a format naming {seq} and optionally {year}, e.g. LB-{year}-{seq:06d}",
+    )
+
+
+class IssuerPatch(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    address: Address | None = None
+    vat_id: Annotated[str, StringConstraints(max_length=15)] | None = None
+    tax_number: Annotated[str, StringConstraints(max_length=32)] | None = None
+    email: Text200 | None = None
+    iban: Annotated[str, StringConstraints(max_length=34)] | None = None
+    bic: Annotated[str, StringConstraints(max_length=11)] | None = None
+    bank: Text200 | None = None
+    small_business: StrictBool | None = None
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    ranges: dict[Annotated[str, StringConstraints(min_length=1, max_length=36)], NumberFormat] | None = None
+
+
+class IssuerOut(BaseModel):
+    code: str
+    name: str
+    address: dict[str, str]
+    vat_id: str
+    tax_number: str
+    email: str
+    iban: str
+    bic: str
+    bank: str
+    small_business: bool
+    time_zone: str
+    ranges: dict[str, str]
+    missing_for_invoices: list[str] = Field(description="What §14 UStG needs that is not there yet")
+
+
+class InvoiceRunIn(In):
+    issuer: IssuerCode
+    period: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}$")] = Field(
+        description="The calendar month in the issuer's time zone, e.g. 2026-11"
+    )
+
+
+class InvoiceRunOut(BaseModel):
+    drafts: list[str]
+    sessions: int
+    without_customer: list[str] = Field(description="Priced sessions of the period without a customer")
+
+
+class IssueIn(In):
+    issue_date: date | None = Field(None, description="Default: today in the issuer's time zone")
+
+
+class ReasonIn(In):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    issue_date: date | None = None
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    issuer: str
+    customer_id: str
+    kind: Literal["invoice", "cancellation"]
+    state: Literal["draft", "discarded", "issued", "cancelled"]
+    number: str | None
+    period_start: date
+    period_end: date
+    issue_date: date | None
+    currency: str | None
+    total_net: str | None
+    total_vat: str | None
+    total_gross: str | None
+    cancels: str | None = Field(description="The id of the invoice a cancellation negates")
+    cancelled_by: str | None = Field(description="The number of the cancellation")
+    sessions: list[str]
+    document: dict[str, Any] | None = Field(None, description="The frozen document of an issued invoice")
