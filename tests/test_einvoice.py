@@ -1,0 +1,278 @@
+"""The EN 16931 e-invoice: CII XML from the invoice snapshot, offline validation (XSD and the
+EN 16931 schematron in saxonche), and the Factur-X PDF/A-3. No database."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+
+import facturx
+import pytest
+from lxml import etree
+from pypdf import PdfReader, PdfWriter
+from reportlab.pdfgen import canvas
+
+from invoices.document import Customer, Invoice
+from invoices.einvoice import (
+    EN16931,
+    GUIDELINES,
+    XRECHNUNG,
+    EInvoiceError,
+    cii_xml,
+    embed,
+    validate,
+)
+from tests.invoice_samples import (
+    FLEET,
+    ISSUER,
+    SMALL_BUSINESS,
+    TENANT,
+    cancellation_of,
+    line,
+    sample_invoice,
+)
+
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+}
+GUIDELINE = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
+SETTLEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement"
+TOTALS = f"{SETTLEMENT}/ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+FLEET_WITH_EMAIL = replace(FLEET, email="einkauf@flotte.example")
+
+
+def parsed(xml: bytes) -> etree._Element:
+    return etree.fromstring(xml)
+
+
+def text(tree: etree._Element, path: str) -> str:
+    found: str | None = tree.findtext(path, namespaces=NS)
+    assert found is not None, path
+    return found
+
+
+def amount(tree: etree._Element, path: str) -> Decimal:
+    return Decimal(text(tree, path))
+
+
+# --- XML and validation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "invoice",
+    [sample_invoice(), sample_invoice(lines=5, parking=True), sample_invoice(customer=FLEET)],
+    ids=["tenant", "parking", "fleet"],
+)
+def test_invoice_is_valid_en16931(invoice: Invoice) -> None:
+    xml = cii_xml(invoice)
+
+    assert validate(xml) == []
+    tree = parsed(xml)
+    assert text(tree, "rsm:ExchangedDocument/ram:TypeCode") == "380"
+    assert text(tree, GUIDELINE) == "urn:cen.eu:en16931:2017"
+
+
+def test_totals_and_lines_are_the_invoices() -> None:
+    invoice = sample_invoice(lines=4, parking=True)
+    tree = parsed(cii_xml(invoice))
+
+    assert amount(tree, f"{TOTALS}/ram:GrandTotalAmount") == Decimal("24.94")  # 20.96 + 3.98
+
+    assert amount(tree, f"{TOTALS}/ram:LineTotalAmount") == invoice.total_net
+    assert amount(tree, f"{TOTALS}/ram:TaxBasisTotalAmount") == invoice.total_net
+    assert amount(tree, f"{TOTALS}/ram:TaxTotalAmount") == invoice.total_vat
+    assert amount(tree, f"{TOTALS}/ram:GrandTotalAmount") == invoice.total_gross
+    assert amount(tree, f"{TOTALS}/ram:DuePayableAmount") == invoice.total_gross
+    breakdown = tree.findall(f"{SETTLEMENT}/ram:ApplicableTradeTax", NS)
+    rates = [
+        (
+            amount(b, "ram:RateApplicablePercent"),
+            amount(b, "ram:BasisAmount"),
+            amount(b, "ram:CalculatedAmount"),
+        )
+        for b in breakdown
+    ]
+    assert rates == [(rate.rate, rate.net, rate.tax) for rate in invoice.vat]
+    items = tree.findall("rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem", NS)
+    assert [amount(i, ".//ram:LineTotalAmount") for i in items] == [li.net for li in invoice.lines]
+    name, description = text(items[0], ".//ram:Name"), text(items[0], ".//ram:Description")
+    assert name == "Ladevorgang WB1/1 2026-11-02 18:00–20:00"
+    assert description.startswith("11,525 kWh; Energie 11,525 kWh × 0,39 EUR/kWh; Parkzeit 0,5 h")
+    assert [q.attrib["unitCode"] for q in tree.iterfind(".//ram:BilledQuantity", NS)] == ["C62"] * 4
+    assert text(tree, f"{SETTLEMENT}/ram:BillingSpecifiedPeriod/ram:StartDateTime/*") == "20261101"
+    assert text(tree, f"{SETTLEMENT}/ram:BillingSpecifiedPeriod/ram:EndDateTime/*") == "20261130"
+    assert text(tree, f"{SETTLEMENT}//ram:TypeCode") == "58"
+    assert text(tree, f"{SETTLEMENT}//ram:IBANID") == "DE02120300000000202051"
+    seller_ids = tree.iterfind(".//ram:SellerTradeParty/ram:SpecifiedTaxRegistration/ram:ID", NS)
+    assert [(i.get("schemeID"), i.text) for i in seller_ids] == [
+        ("VA", "DE123456789"),
+        ("FC", "27/123/45678"),
+    ]
+
+
+def test_small_business_is_exempt_with_the_section_19_reason() -> None:
+    invoice = sample_invoice(issuer=SMALL_BUSINESS)
+    xml = cii_xml(invoice)
+
+    assert validate(xml) == []
+    tree = parsed(xml)
+    (breakdown,) = tree.findall(f"{SETTLEMENT}/ram:ApplicableTradeTax", NS)
+    assert text(breakdown, "ram:CategoryCode") == "E"
+    assert text(breakdown, "ram:ExemptionReason") == "Kleinunternehmer gemäß § 19 UStG"
+    assert breakdown.find("ram:ExemptionReasonCode", NS) is None  # VATEX-EU-O is category O's
+    assert amount(breakdown, "ram:CalculatedAmount") == 0
+    assert amount(tree, f"{TOTALS}/ram:GrandTotalAmount") == invoice.total_net
+    line_categories = tree.iterfind(".//ram:IncludedSupplyChainTradeLineItem//ram:CategoryCode", NS)
+    assert {c.text for c in line_categories} == {"E"}
+    note = text(tree, "rsm:ExchangedDocument/ram:IncludedNote/ram:Content")
+    assert note == "Gemäß § 19 UStG wird keine Umsatzsteuer berechnet."
+    assert text(tree, ".//ram:SellerTradeParty/ram:ID") == SMALL_BUSINESS.tax_number  # BR-CO-26
+
+
+def test_cancellation_is_a_credit_note_with_positive_amounts() -> None:
+    original = sample_invoice(parking=True)
+    xml = cii_xml(cancellation_of(original))
+
+    assert validate(xml) == []
+    tree = parsed(xml)
+    assert text(tree, "rsm:ExchangedDocument/ram:TypeCode") == "381"
+    assert text(tree, f"{SETTLEMENT}/ram:InvoiceReferencedDocument/ram:IssuerAssignedID") == (
+        original.number
+    )
+    assert amount(tree, f"{TOTALS}/ram:GrandTotalAmount") == original.total_gross
+    assert amount(tree, f"{TOTALS}/ram:TaxTotalAmount") == original.total_vat
+    assert text(tree, f"{SETTLEMENT}/ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == "1"
+    assert "-" not in "".join(tree.xpath(".//ram:LineTotalAmount/text()", namespaces=NS))
+
+
+def test_xrechnung_cancellation_is_valid() -> None:
+    xml = cii_xml(cancellation_of(sample_invoice(customer=FLEET_WITH_EMAIL)), profile=XRECHNUNG)
+
+    assert validate(xml, profile=XRECHNUNG) == []
+    assert text(parsed(xml), "rsm:ExchangedDocument/ram:TypeCode") == "381"
+
+
+def test_xrechnung_carries_the_buyer_reference_and_contact() -> None:
+    xml = cii_xml(sample_invoice(customer=FLEET_WITH_EMAIL), profile=XRECHNUNG)
+
+    assert validate(xml, profile=XRECHNUNG) == []
+    tree = parsed(xml)
+    assert text(tree, GUIDELINE) == GUIDELINES[XRECHNUNG]
+    assert text(tree, ".//ram:BuyerReference") == "04011000-12345-34"  # BT-10
+    seller, buyer = ".//ram:SellerTradeParty", ".//ram:BuyerTradeParty"
+    assert text(tree, f"{seller}/ram:DefinedTradeContact//ram:URIID") == ISSUER.email
+    assert text(tree, f"{seller}/ram:URIUniversalCommunication/ram:URIID") == ISSUER.email
+    assert (
+        text(tree, f"{buyer}/ram:URIUniversalCommunication/ram:URIID") == "einkauf@flotte.example"
+    )
+    assert text(tree, f"{buyer}/ram:SpecifiedTaxRegistration/ram:ID") == "DE987654321"
+    # The Factur-X schematron knows only its own guideline id: it is what tells the two apart.
+    assert [f for f in validate(xml, profile=EN16931) if f.startswith("FX-SCH-A-000556")]
+
+
+@pytest.mark.parametrize(
+    ("customer", "missing"),
+    [(TENANT, "customer.buyer_reference"), (FLEET, "customer.email")],
+    ids=["no-buyer-reference", "no-email"],
+)
+def test_xrechnung_names_what_is_missing(customer: Customer, missing: str) -> None:
+    with pytest.raises(ValueError, match=missing) as raised:
+        cii_xml(sample_invoice(customer=customer), profile=XRECHNUNG)
+    assert isinstance(raised.value, EInvoiceError)
+    assert any(m.startswith(missing) for m in raised.value.missing)
+
+
+def test_a_wrong_vat_total_is_caught() -> None:
+    tree = parsed(cii_xml(sample_invoice()))
+    tax_total = tree.find(f"{TOTALS}/ram:TaxTotalAmount", NS)
+    assert tax_total is not None
+    tax_total.text = str(Decimal(tax_total.text or "") + Decimal("0.01"))
+
+    failures = validate(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+
+    assert any(f.startswith("BR-CO-15: Invoice total amount with VAT") for f in failures), failures
+    assert any(f.startswith("BR-CO-14:") for f in failures), failures
+
+
+def test_xsd_violations_are_reported() -> None:
+    tree = parsed(cii_xml(sample_invoice()))
+    seller = tree.find(".//ram:SellerTradeParty", NS)
+    assert seller is not None
+    etree.SubElement(seller, f"{{{NS['ram']}}}Shoesize").text = "44"
+
+    failures = validate(etree.tostring(tree))
+
+    assert any(f.startswith("XSD: ") and "Shoesize" in f for f in failures), failures
+
+
+def test_a_line_without_vat_rate_needs_a_small_business() -> None:
+    invoice = replace(sample_invoice(), lines=(line(0, vat=None),))
+    with pytest.raises(EInvoiceError, match="no positive VAT rate"):
+        cii_xml(invoice)
+
+
+# --- the PDF/A-3 -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pdf() -> bytes:
+    """A one-page PDF as a renderer would make it, with a transparency file already attached."""
+    out = io.BytesIO()
+    page = canvas.Canvas(out, invariant=True)
+    page.drawString(72, 720, "Rechnung LB-2026-000001")
+    page.save()
+    writer = PdfWriter(clone_from=io.BytesIO(out.getvalue()))
+    writer.add_attachment("transparency-a.xml", b"<values>a</values>")
+    attached = io.BytesIO()
+    writer.write(attached)
+    return attached.getvalue()
+
+
+def test_embed_carries_the_xml_and_each_attachment_once(pdf: bytes) -> None:
+    xml = cii_xml(sample_invoice())
+    attachments = {"transparency-a.xml": b"<values>a</values>", "transparency-b.xml": b"<b/>"}
+
+    result = embed(pdf, xml, attachments=attachments, issue_date=date(2026, 12, 1), lang="de-DE")
+
+    reader = PdfReader(io.BytesIO(result))
+    assert reader.attachments == {
+        "factur-x.xml": [xml],
+        "transparency-a.xml": [b"<values>a</values>"],
+        "transparency-b.xml": [b"<b/>"],
+    }
+    assert facturx.get_facturx_xml_from_pdf(result) == ("factur-x.xml", xml)
+    assert result.startswith(b"%PDF-1.6\n") and result.count(b"%PDF-") == 1  # factur-x issue 24
+    # The renderer's own copy of transparency-a.xml is not left behind in the file.
+    assert result.count(b"/Type /EmbeddedFile\n") + result.count(b"/Type /EmbeddedFile ") == 3
+    assert reader.metadata is not None and reader.metadata.title == "Rechnung LB-2026-000001"
+
+
+def test_embed_keeps_the_renderers_attachments(pdf: bytes) -> None:
+    xml = cii_xml(sample_invoice())
+
+    result = embed(pdf, xml, issue_date=date(2026, 12, 1), lang="de-DE")
+
+    assert set(PdfReader(io.BytesIO(result)).attachments) == {"factur-x.xml", "transparency-a.xml"}
+
+
+def test_embed_is_deterministic(pdf: bytes) -> None:
+    xml = cii_xml(cancellation_of(sample_invoice()))
+    attachments = {"transparency-b.xml": b"<values/>"}
+
+    first = embed(pdf, xml, attachments=attachments, issue_date=date(2026, 12, 5), lang="de")
+    second = embed(pdf, xml, attachments=attachments, issue_date=date(2026, 12, 5), lang="de")
+
+    assert first == second
+    # Every date factur-x writes comes from the issue date, none from the clock.
+    reader = PdfReader(io.BytesIO(first))
+    info = reader.metadata
+    assert info is not None
+    assert info.get("/CreationDate") == info.get("/ModDate") == "D:20261205000000+00'00'"
+    assert reader.xmp_metadata is not None
+    xmp = reader.xmp_metadata.stream.get_data()
+    assert b"<xmp:CreateDate>2026-12-05T00:00:00+00:00</xmp:CreateDate>" in xmp
+    assert b"<xmp:ModifyDate>2026-12-05T00:00:00+00:00</xmp:ModifyDate>" in xmp
+    assert b"<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>" in xmp
