@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from invoices.document import (
-    CANCELLATION,
     INVOICE,
     Address,
     Component,
@@ -19,6 +18,7 @@ from invoices.document import (
     cents,
     vat_breakdown,
 )
+from invoices.issuing import negated
 
 ISSUER = Issuer(
     name="Hausverwaltung Sonnenhof GmbH",
@@ -84,14 +84,4 @@ def sample_invoice(
 
 def cancellation_of(invoice: Invoice, number: str = "LB-2026-000002") -> Invoice:
     """The Stornorechnung: every line and total negated, referencing the original."""
-    lines = tuple(
-        replace(l, net=-l.net, energy_kwh=-l.energy_kwh, components=tuple(
-            replace(c, quantity=-c.quantity, amount=-c.amount) for c in l.components))
-        for l in invoice.lines
-    )
-    vat = tuple(replace(v, net=-v.net, tax=-v.tax) for v in invoice.vat)
-    return replace(
-        invoice, number=number, kind=CANCELLATION, cancels=invoice.number, lines=lines, vat=vat,
-        total_net=-invoice.total_net, total_vat=-invoice.total_vat, total_gross=-invoice.total_gross,
-        issue_date=date(2026, 12, 5),
-    )
+    return negated(invoice, number, date(2026, 12, 5), "Rechnung fehlerhaft")
