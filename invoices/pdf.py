@@ -1,0 +1,920 @@
+"""The printed invoice: an `Invoice` snapshot rendered to PDF with reportlab.
+
+The PDF shows what §14 (4) UStG asks of an invoice (both parties, the issuer's tax number or
+VAT id, number, dates, the supply per charging session, net and VAT per rate, or the §19 note),
+a bar chart of the energy per day, and an appendix with each session's Eichrecht evidence: the
+verdict, the signed readings, the meter's public key, a QR code to the transparency file and how
+to check it with the S.A.F.E. Transparenzsoftware. Each session's transparency XML is attached
+inside the PDF (`attachments`); the e-invoice XML is added later by the Factur-X step.
+
+Rendering is a pure function of the snapshot: the same `Invoice` gives the same bytes (reportlab's
+invariant mode, metadata from the invoice, embedded TrueType fonts), today and in eight years.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache, partial
+from io import BytesIO
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+import reportlab
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.charts.barcharts import VerticalBarChart
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import (
+    PDFArray,
+    PDFDictionary,
+    PDFName,
+    PDFStream,
+    PDFString,
+    PDFText,
+    PDFZCompress,
+)
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Preformatted,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from invoices.document import CANCELLATION, INVOICE, Invoice, Line, Party, cents
+
+CREATOR = "Ladebuch"
+
+# Fonts are embedded TrueType (never the 14 standard fonts, which a viewer substitutes): the Vera
+# faces shipped inside reportlab, and DejaVu Sans Mono for the signed data where installed.
+SANS, BOLD, ITALIC, BOLD_ITALIC, MONO = (
+    "Ladebuch-Sans",
+    "Ladebuch-Sans-Bold",
+    "Ladebuch-Sans-Italic",
+    "Ladebuch-Sans-BoldItalic",
+    "Ladebuch-Mono",
+)
+_REPORTLAB_FONTS = Path(reportlab.__file__).parent / "fonts"
+_DEJAVU_MONO = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN = 18 * mm
+TOP_MARGIN = 16 * mm
+BOTTOM_MARGIN = 30 * mm  # room for the footer: issuer, tax ids, bank
+BODY_WIDTH = PAGE_WIDTH - 2 * MARGIN
+MONO_SIZE = 6.5
+QR_SIZE = 30 * mm
+
+GRID = colors.HexColor("#9aa5b1")
+SHADE = colors.HexColor("#eef1f4")
+BAR = colors.HexColor("#3a7ca5")
+WARNING = colors.HexColor("#b00020")
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "de": {
+        "invoice": "Rechnung",
+        "cancellation": "Stornorechnung",
+        "cancels": "Diese Stornorechnung hebt die Rechnung Nr. {number} vollständig auf.",
+        "number": "Rechnungsnummer",
+        "issue_date": "Rechnungsdatum",
+        "period": "Leistungszeitraum",
+        "customer_id": "Kundennummer",
+        "buyer_reference": "Ihre Referenz",
+        "customer_vat_id": "Ihre USt-IdNr.",
+        "vat_id": "USt-IdNr.",
+        "tax_number": "Steuernummer",
+        "our_vat_id": "Unsere USt-IdNr.",
+        "our_tax_number": "Unsere Steuernummer",
+        "supply": "Lieferung von Strom zum Laden von Elektrofahrzeugen im Leistungszeitraum "
+        "{start} – {end}: Ladevorgänge: {count}, Energie gesamt: {kwh} kWh. "
+        "Alle Zeiten in Ortszeit ({zone}).",
+        "col_no": "Nr.",
+        "col_time": "Beginn / Ende",
+        "col_point": "Ladepunkt / Zähler",
+        "col_kwh": "Energie kWh",
+        "col_items": "Positionen: Menge × Einzelpreis (netto)",
+        "col_vat": "USt",
+        "col_net": "Netto",
+        "no_meter": "Zähler unbekannt",
+        "component.ENERGY": "Energie",
+        "component.TIME": "Ladezeit",
+        "component.PARKING_TIME": "Standzeit",
+        "component.FLAT": "Pauschale",
+        "session": "Vorgang",
+        "none": "–",
+        "net_at": "Nettobetrag zu {rate} USt",
+        "vat_at": "Umsatzsteuer {rate}",
+        "net_without_vat": "Nettobetrag ohne Umsatzsteuer",
+        "total_net": "Summe netto",
+        "total_vat": "Summe Umsatzsteuer",
+        "total_gross": "Gesamtbetrag brutto",
+        "total": "Gesamtbetrag",
+        "small_business": "Gemäß § 19 UStG wird keine Umsatzsteuer berechnet.",
+        "chart": "Energie je Tag in kWh (Tag des Ladebeginns, Ortszeit)",
+        "appendix": "Anhang: Nachweise nach Eichrecht",
+        "appendix_intro": (
+            "Die abgerechneten Energiemengen stammen aus signierten Messwerten des Zählers. "
+            "So prüfen Sie sie: Öffnen Sie in der kostenlosen S.A.F.E. Transparenzsoftware "
+            "(https://www.safe-ev.de) die Transparenzdatei des Ladevorgangs. Sie ist an diese "
+            "PDF-Datei angehängt (in Ihrem PDF-Programm unter „Anhänge“) und lässt sich auch "
+            "über den QR-Code oder die angegebene Adresse herunterladen. Die Software prüft die "
+            "Signaturen von Beginn und Ende mit dem öffentlichen Schlüssel des Zählers und zeigt "
+            "die Zählerstände an. Vergleichen Sie den öffentlichen Schlüssel mit dem am Ladepunkt "
+            "angegebenen."
+        ),
+        "evidence_for": "Ladevorgang {no}",
+        "session_id": "Vorgangs-ID",
+        "start_end": "Beginn / Ende",
+        "charge_point": "Ladepunkt",
+        "meter_serial": "Zähler",
+        "energy": "Energie",
+        "verdict": "Prüfergebnis",
+        "calibrated": "Geeichter Zähler",
+        "calibrated_yes": "ja",
+        "calibrated_no": "NEIN – diese Werte stammen nicht von einem geeichten Messgerät.",
+        "transparency_file": "Transparenzdatei",
+        "attached": "{name} (an diese PDF-Datei angehängt)",
+        "not_attached": "nicht angehängt; Download über die Adresse unten",
+        "begin_signed": "Signierte Daten Beginn",
+        "end_signed": "Signierte Daten Ende",
+        "public_key": "Öffentlicher Schlüssel des Zählers",
+        "url": "Download der Transparenzdatei",
+        "missing": "nicht vorhanden",
+        "attachment": "Transparenzdatei (S.A.F.E.) zum Ladevorgang {session}",
+        "page": "Seite {page} von {pages}",
+        "email": "E-Mail",
+        "iban": "IBAN",
+        "bic": "BIC",
+    },
+    "en": {
+        "invoice": "Invoice",
+        "cancellation": "Cancellation invoice",
+        "cancels": "This cancellation invoice cancels invoice no. {number} in full.",
+        "number": "Invoice number",
+        "issue_date": "Invoice date",
+        "period": "Period of supply",
+        "customer_id": "Customer number",
+        "buyer_reference": "Your reference",
+        "customer_vat_id": "Your VAT ID",
+        "vat_id": "VAT ID",
+        "tax_number": "Tax number",
+        "our_vat_id": "Our VAT ID",
+        "our_tax_number": "Our tax number",
+        "supply": "Supply of electricity for charging electric vehicles in the period of supply "
+        "{start} – {end}: charging sessions: {count}, energy in total: {kwh} kWh. "
+        "All times are local times ({zone}).",
+        "col_no": "No.",
+        "col_time": "Start / end",
+        "col_point": "Charge point / meter",
+        "col_kwh": "Energy kWh",
+        "col_items": "Items: quantity × unit price (net)",
+        "col_vat": "VAT",
+        "col_net": "Net",
+        "no_meter": "Meter unknown",
+        "component.ENERGY": "Energy",
+        "component.TIME": "Charging time",
+        "component.PARKING_TIME": "Parking time",
+        "component.FLAT": "Flat fee",
+        "session": "session",
+        "none": "–",
+        "net_at": "Net amount at {rate} VAT",
+        "vat_at": "VAT {rate}",
+        "net_without_vat": "Net amount not subject to VAT",
+        "total_net": "Total net",
+        "total_vat": "Total VAT",
+        "total_gross": "Total gross",
+        "total": "Total",
+        "small_business": "No VAT is charged under section 19 UStG (small business).",
+        "chart": "Energy per day in kWh (day the session started, local time)",
+        "appendix": "Appendix: evidence under German calibration law (Eichrecht)",
+        "appendix_intro": (
+            "The energy billed comes from readings the meter signed. To check them, open the "
+            "session's transparency file in the free S.A.F.E. Transparenzsoftware "
+            "(https://www.safe-ev.de). The file is attached to this PDF (see your PDF viewer's "
+            "attachments) and can also be downloaded through the QR code or the address given. "
+            "The software checks the signatures of start and end with the meter's public key "
+            "and shows the meter readings. Compare the public key with the one shown at the "
+            "charge point."
+        ),
+        "evidence_for": "Charging session {no}",
+        "session_id": "Session ID",
+        "start_end": "Start / end",
+        "charge_point": "Charge point",
+        "meter_serial": "Meter",
+        "energy": "Energy",
+        "verdict": "Check result",
+        "calibrated": "Calibrated meter",
+        "calibrated_yes": "yes",
+        "calibrated_no": "NO – these values are not from a calibrated meter.",
+        "transparency_file": "Transparency file",
+        "attached": "{name} (attached to this PDF)",
+        "not_attached": "not attached; download it from the address below",
+        "begin_signed": "Signed data, start",
+        "end_signed": "Signed data, end",
+        "public_key": "Meter public key",
+        "url": "Download of the transparency file",
+        "missing": "not available",
+        "attachment": "Transparency file (S.A.F.E.) of charging session {session}",
+        "page": "Page {page} of {pages}",
+        "email": "Email",
+        "iban": "IBAN",
+        "bic": "BIC",
+    },
+}
+_SMALL_BUSINESS_NOTES = {texts["small_business"] for texts in _TEXTS.values()}
+
+_BASE = ParagraphStyle("base", fontName=SANS, fontSize=8.5, leading=11)
+_SMALL = ParagraphStyle("small", _BASE, fontSize=7, leading=8.6)
+_SMALL_BOLD = ParagraphStyle("small-bold", _SMALL, fontName=BOLD)
+_SMALL_RIGHT = ParagraphStyle("small-right", _SMALL, alignment=TA_RIGHT)
+_SENDER = ParagraphStyle("sender", _BASE, fontSize=6.5, leading=8, textColor=colors.dimgrey)
+_ISSUER = ParagraphStyle("issuer", _BASE, fontName=BOLD, fontSize=13, leading=16)
+_TITLE = ParagraphStyle(
+    "title", _BASE, fontName=BOLD, fontSize=14, leading=18, spaceBefore=8, spaceAfter=4
+)
+_HEADING = ParagraphStyle(
+    "heading", _BASE, fontName=BOLD, fontSize=10, leading=13, spaceBefore=8, spaceAfter=3
+)
+_MONO = ParagraphStyle(
+    "mono", _BASE, fontName=MONO, fontSize=MONO_SIZE, leading=8, leftIndent=4 * mm
+)
+
+
+def render(invoice: Invoice) -> bytes:
+    """The invoice as a PDF; the same snapshot always gives the same bytes."""
+    _register_fonts()
+    sheet = _Sheet.of(invoice)
+    buffer = BytesIO()
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=TOP_MARGIN,
+        bottomMargin=BOTTOM_MARGIN,
+        title=invoice.number,
+        author=invoice.issuer.name,
+        subject=f"{sheet.title} {invoice.number}",
+        creator=CREATOR,
+        invariant=1,
+        pageCompression=1,
+        initialFontName=SANS,
+        lang="de-DE" if sheet.language == "de" else "en",
+        displayDocTitle=True,
+    )
+    frame = Frame(
+        MARGIN,
+        BOTTOM_MARGIN,
+        BODY_WIDTH,
+        PAGE_HEIGHT - TOP_MARGIN - BOTTOM_MARGIN,
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+        id="body",
+    )
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+    files = [
+        (name, content, sheet.t["attachment"].format(session=session))
+        for name, (session, content) in _attachments(invoice).items()
+    ]
+    canvasmaker = partial(
+        _Canvas, decorate=partial(_decorate_page, sheet), created=_pdf_date(invoice), files=files
+    )
+    doc.build(_story(sheet), canvasmaker=canvasmaker)
+    return buffer.getvalue()
+
+
+def attachments(invoice: Invoice) -> dict[str, bytes]:
+    """The files `render` attaches (name -> content): each session's transparency XML.
+
+    Whoever rewrites the PDF's attachments later (the Factur-X step replaces the document's
+    EmbeddedFiles tree) must attach these again."""
+    return {name: content for name, (_, content) in _attachments(invoice).items()}
+
+
+def _attachments(invoice: Invoice) -> dict[str, tuple[str, bytes]]:
+    return {
+        _attachment_name(line): (line.session_id, line.evidence.transparency_xml)
+        for line in invoice.lines
+        if line.evidence.transparency_xml is not None
+    }
+
+
+def _attachment_name(line: Line) -> str:
+    return f"transparency-{line.session_id}.xml"
+
+
+@cache
+def _register_fonts() -> None:
+    faces = {SANS: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf", BOLD_ITALIC: "VeraBI.ttf"}
+    for name, file in faces.items():
+        pdfmetrics.registerFont(TTFont(name, str(_REPORTLAB_FONTS / file)))
+    mono = _DEJAVU_MONO if _DEJAVU_MONO.exists() else _REPORTLAB_FONTS / "Vera.ttf"
+    pdfmetrics.registerFont(TTFont(MONO, str(mono)))
+    pdfmetrics.registerFontFamily(
+        SANS, normal=SANS, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC
+    )
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    """One invoice with its language and time zone: the formatting every part shares."""
+
+    invoice: Invoice
+    language: str
+    t: dict[str, str]
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> _Sheet:
+        language = invoice.language if invoice.language in _TEXTS else "de"
+        return cls(invoice, language, _TEXTS[language], ZoneInfo(invoice.issuer.time_zone))
+
+    @property
+    def title(self) -> str:
+        if self.invoice.kind == INVOICE:
+            return self.t["invoice"]
+        if self.invoice.kind == CANCELLATION:
+            return self.t["cancellation"]
+        raise ValueError(f"unknown invoice kind {self.invoice.kind!r}")
+
+    @property
+    def small_business(self) -> bool:
+        return self.invoice.issuer.small_business
+
+    def number(self, value: Decimal) -> str:
+        """The value's own digits, neither rounded nor padded, with the language's decimal mark."""
+        return self.localise(format(value, "f"))
+
+    def money(self, value: Decimal) -> str:
+        """An amount of the invoice, which is in cents already: printing never rounds it."""
+        if value != cents(value):
+            raise ValueError(f"amount {value} is not rounded to the cent")
+        return self._currency(self.localise(format(cents(value), ",.2f")))
+
+    def unit_price(self, value: Decimal, unit: str) -> str:
+        """Exact: every decimal the tariff has, at least the cents (padding loses nothing)."""
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent > -2:
+            value = value.quantize(Decimal("0.01"))
+        return f"{self._currency(self.localise(format(value, ',f')))}/{self.unit(unit)}"
+
+    def rate(self, rate: Decimal) -> str:
+        text = self.number(rate.normalize())
+        return f"{text} %" if self.language == "de" else f"{text}%"
+
+    def unit(self, unit: str) -> str:
+        return self.t["session"] if unit == "session" else unit
+
+    def date(self, value: date) -> str:
+        return value.strftime("%d.%m.%Y") if self.language == "de" else value.isoformat()
+
+    def moment(self, value: datetime, *, seconds: bool = False) -> str:
+        local = value.astimezone(self.zone)
+        text = f"{self.date(local.date())} {local.strftime('%H:%M:%S' if seconds else '%H:%M')}"
+        if seconds:
+            offset = local.strftime("%z")
+            text += f" (UTC{offset[:3]}:{offset[3:]})"
+        return text
+
+    def localise(self, text: str) -> str:
+        return text.translate(str.maketrans(",.", ".,")) if self.language == "de" else text
+
+    def _currency(self, amount: str) -> str:
+        currency = self.invoice.currency
+        if self.language == "de":
+            return f"{amount} €" if currency == "EUR" else f"{amount} {currency}"
+        if currency != "EUR":
+            return f"{amount} {currency}"
+        return f"-€{amount[1:]}" if amount.startswith("-") else f"€{amount}"
+
+
+def _story(sheet: _Sheet) -> list[Flowable]:
+    return [
+        *_letterhead(sheet),
+        *_sessions(sheet),
+        *_totals(sheet),
+        *_chart(sheet),
+        PageBreak(),
+        *_appendix(sheet),
+    ]
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of plain text (names and notes may hold '&' or '<')."""
+    return Paragraph(escape(text), style)
+
+
+def _lines(texts: Sequence[str], style: ParagraphStyle) -> Paragraph:
+    return Paragraph("<br/>".join(escape(text) for text in texts), style)
+
+
+def _address(party: Party, *, with_country: bool) -> list[str]:
+    address = party.address
+    lines = [party.name, address.street, f"{address.postcode} {address.city}"]
+    return [*lines, address.country] if with_country else lines
+
+
+def _letterhead(sheet: _Sheet) -> list[Flowable]:
+    invoice, t = sheet.invoice, sheet.t
+    issuer, customer = invoice.issuer, invoice.customer
+    abroad = issuer.address.country != customer.address.country
+    info: list[tuple[str, str]] = [
+        (t["number"], invoice.number),
+        (t["issue_date"], sheet.date(invoice.issue_date)),
+        (t["period"], f"{sheet.date(invoice.period_start)} – {sheet.date(invoice.period_end)}"),
+    ]
+    if customer.customer_id:
+        info.append((t["customer_id"], customer.customer_id))
+    if customer.buyer_reference:
+        info.append((t["buyer_reference"], customer.buyer_reference))
+    if customer.vat_id:
+        info.append((t["customer_vat_id"], customer.vat_id))
+    if issuer.vat_id:
+        info.append((t["our_vat_id"], issuer.vat_id))
+    if issuer.tax_number:
+        info.append((t["our_tax_number"], issuer.tax_number))
+    info_table = _table(
+        [[_p(label, _SMALL), _p(value, _SMALL_BOLD)] for label, value in info],
+        colWidths=[33 * mm, 59 * mm],
+        style=[
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 0.5),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5),
+        ],
+    )
+    sender = " · ".join(_address(issuer, with_country=abroad))
+    recipient = _lines(_address(customer, with_country=abroad), _BASE)
+    head = _table(
+        [[[_p(sender, _SENDER), Spacer(1, 2 * mm), recipient], info_table]],
+        colWidths=[BODY_WIDTH - 92 * mm, 92 * mm],
+        style=[
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ],
+    )
+    story: list[Flowable] = [
+        _p(issuer.name, _ISSUER),
+        Spacer(1, 6 * mm),
+        head,
+        Spacer(1, 6 * mm),
+        _p(f"{sheet.title} {invoice.number}", _TITLE),
+    ]
+    if invoice.kind == CANCELLATION and invoice.cancels:
+        story.append(_p(t["cancels"].format(number=invoice.cancels), _BASE))
+    total_kwh = sum((line.energy_kwh for line in invoice.lines), Decimal(0))
+    story += [
+        Spacer(1, 2 * mm),
+        _p(
+            t["supply"].format(
+                start=sheet.date(invoice.period_start),
+                end=sheet.date(invoice.period_end),
+                count=len(invoice.lines),
+                kwh=sheet.number(total_kwh),
+                zone=invoice.issuer.time_zone,
+            ),
+            _BASE,
+        ),
+        Spacer(1, 3 * mm),
+    ]
+    return story
+
+
+def _sessions(sheet: _Sheet) -> list[Flowable]:
+    """One row per charging session; the header repeats on every page the table flows onto."""
+    t = sheet.t
+    with_vat = not sheet.small_business
+    header = [t["col_no"], t["col_time"], t["col_point"], t["col_kwh"], t["col_items"]]
+    widths = [8 * mm, 29 * mm, 30 * mm, 17 * mm]
+    if with_vat:
+        header.append(t["col_vat"])
+        widths.append(11 * mm)
+    header.append(t["col_net"])
+    widths.append(20 * mm)
+    widths.insert(4, BODY_WIDTH - sum(widths))
+    rows: list[list[Any]] = [[_p(text, _SMALL_BOLD) for text in header]]
+    for no, line in enumerate(sheet.invoice.lines, 1):
+        row: list[Any] = [
+            str(no),
+            f"{sheet.moment(line.started_at)}\n– {sheet.moment(line.ended_at)}",
+            _lines([_charge_point(line), _meter(sheet, line)], _SMALL),
+            sheet.number(line.energy_kwh),
+            _lines(
+                [
+                    _component(sheet, c.type, c.quantity, c.unit, c.unit_price)
+                    for c in line.components
+                ],
+                _SMALL,
+            ),
+        ]
+        if with_vat:
+            row.append(t["none"] if line.vat_rate is None else sheet.rate(line.vat_rate))
+        row.append(sheet.money(line.net))
+        rows.append(row)
+    style = [
+        ("FONT", (0, 0), (-1, -1), SANS, 7, 8.6),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ALIGN", (3, 1), (3, -1), "RIGHT"),  # kWh
+        ("ALIGN", (5, 1), (-1, -1), "RIGHT"),  # VAT rate and net
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, GRID),
+        ("LINEBELOW", (0, -1), (-1, -1), 0.6, GRID),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, SHADE]),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+    ]
+    return [_table(rows, colWidths=widths, repeatRows=1, style=style)]
+
+
+def _table(rows: list[list[Any]], *, style: Sequence[tuple[Any, ...]] = (), **kwargs: Any) -> Table:
+    """A table whose plain-text cells use the embedded font (reportlab's default is Helvetica,
+    one of the standard fonts a PDF does not embed)."""
+    return Table(rows, style=TableStyle([("FONT", (0, 0), (-1, -1), SANS, 7), *style]), **kwargs)
+
+
+def _charge_point(line: Line) -> str:
+    return (
+        line.charge_point if line.evse_id is None else f"{line.charge_point} · EVSE {line.evse_id}"
+    )
+
+
+def _meter(sheet: _Sheet, line: Line) -> str:
+    return sheet.t["no_meter"] if line.meter is None else line.meter
+
+
+def _component(sheet: _Sheet, kind: str, quantity: Decimal, unit: str, price: Decimal) -> str:
+    name = sheet.t.get(f"component.{kind}", kind)
+    return f"{name} {sheet.number(quantity)} {sheet.unit(unit)} × {sheet.unit_price(price, unit)}"
+
+
+def _totals(sheet: _Sheet) -> list[Flowable]:
+    """Net and VAT per rate, then the totals; a §19 issuer shows no VAT at all, only the note."""
+    invoice, t = sheet.invoice, sheet.t
+    rows: list[tuple[str, Decimal]] = []
+    if sheet.small_business:
+        rows.append((t["total"], invoice.total_gross))
+    else:
+        for vat in invoice.vat:
+            if vat.rate is None:
+                rows.append((t["net_without_vat"], vat.net))
+            else:
+                rows.append((t["net_at"].format(rate=sheet.rate(vat.rate)), vat.net))
+                rows.append((t["vat_at"].format(rate=sheet.rate(vat.rate)), vat.tax))
+        rows += [
+            (t["total_net"], invoice.total_net),
+            (t["total_vat"], invoice.total_vat),
+            (t["total_gross"], invoice.total_gross),
+        ]
+    table = _table(
+        [[label, sheet.money(amount)] for label, amount in rows],
+        colWidths=[62 * mm, 30 * mm],
+        hAlign="RIGHT",
+        style=[
+            ("FONT", (0, 0), (-1, -1), SANS, 8.5, 11),
+            ("FONT", (0, -1), (-1, -1), BOLD, 9, 12),
+            ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+            ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
+            ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ],
+    )
+    story: list[Flowable] = [Spacer(1, 2 * mm), table, Spacer(1, 3 * mm)]
+    if sheet.small_business:
+        story.append(_p(t["small_business"], _BASE))
+    # The §19 note is printed above in the customer's language; a copy among the notes goes.
+    notes = [
+        note
+        for note in invoice.notes
+        if not (sheet.small_business and note in _SMALL_BUSINESS_NOTES)
+    ]
+    story += [_p(note, _BASE) for note in notes]
+    return story
+
+
+def _chart(sheet: _Sheet) -> list[Flowable]:
+    """kWh per local day of the period (a session counts on the day it started)."""
+    invoice = sheet.invoice
+    per_day: dict[date, Decimal] = {}
+    for line in invoice.lines:
+        day = line.started_at.astimezone(sheet.zone).date()
+        per_day[day] = per_day.get(day, Decimal(0)) + line.energy_kwh
+    first = min([invoice.period_start, *per_day])
+    last = max([invoice.period_end, *per_day])
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    # Bar heights are the only floats on the invoice: they are drawn, not added up.
+    values = [float(per_day.get(day, Decimal(0))) for day in days]
+    low, high = min(0.0, *values), max(0.0, *values)
+    if low == high:
+        high = 1.0
+
+    drawing = Drawing(BODY_WIDTH, 42 * mm, initialFontName=SANS)
+    chart = VerticalBarChart()
+    chart.x, chart.y = 12 * mm, 7 * mm
+    chart.width, chart.height = BODY_WIDTH - 14 * mm, 32 * mm
+    chart.data = [values]
+    chart.bars[0].fillColor = BAR
+    chart.bars[0].strokeColor = None
+    chart.barSpacing = 0
+    chart.groupSpacing = 1.5
+    chart.valueAxis.valueMin, chart.valueAxis.valueMax = low * 1.1, high * 1.1
+    chart.valueAxis.labels.fontName = SANS
+    chart.valueAxis.labels.fontSize = 6
+    chart.valueAxis.labelTextFormat = lambda value: sheet.localise(f"{value:g}")
+    chart.valueAxis.strokeColor = GRID
+    chart.valueAxis.visibleGrid = True
+    chart.valueAxis.gridStrokeColor = SHADE
+    chart.categoryAxis.labels.fontName = SANS
+    chart.categoryAxis.labels.fontSize = 6
+    chart.categoryAxis.strokeColor = GRID
+    chart.categoryAxis.categoryNames = _day_labels(sheet, days)
+    drawing.add(chart)
+    return [Spacer(1, 5 * mm), KeepTogether([_p(sheet.t["chart"], _SMALL_BOLD), drawing])]
+
+
+def _day_labels(sheet: _Sheet, days: list[date]) -> list[str]:
+    one_month = len({(day.year, day.month) for day in days}) == 1
+    step = math.ceil(len(days) / (31 if one_month else 15))  # as many labels as fit
+
+    def label(day: date) -> str:
+        if one_month:
+            return str(day.day)
+        return f"{day.day}.{day.month}." if sheet.language == "de" else f"{day.month}-{day.day}"
+
+    return [label(day) if n % step == 0 else "" for n, day in enumerate(days)]
+
+
+def _appendix(sheet: _Sheet) -> list[Flowable]:
+    story: list[Flowable] = [
+        _p(sheet.t["appendix"], _TITLE),
+        _p(sheet.t["appendix_intro"], _BASE),
+        Spacer(1, 2 * mm),
+    ]
+    for no, line in enumerate(sheet.invoice.lines, 1):
+        story.append(KeepTogether(_evidence(sheet, no, line)))
+    return story
+
+
+def _evidence(sheet: _Sheet, no: int, line: Line) -> list[Flowable]:
+    t, evidence = sheet.t, line.evidence
+    name = _attachment_name(line)
+    calibrated = (
+        _p(t["calibrated_yes"], _SMALL)
+        if evidence.calibrated
+        else Paragraph(
+            escape(t["calibrated_no"]), ParagraphStyle("warning", _SMALL_BOLD, textColor=WARNING)
+        )
+    )
+    facts: list[list[Any]] = [
+        [_p(t["session_id"], _SMALL), _p(line.session_id, _SMALL)],
+        [
+            _p(t["start_end"], _SMALL),
+            _p(
+                f"{sheet.moment(line.started_at, seconds=True)} – "
+                f"{sheet.moment(line.ended_at, seconds=True)}",
+                _SMALL,
+            ),
+        ],
+        [_p(t["charge_point"], _SMALL), _p(_charge_point(line), _SMALL)],
+        [_p(t["meter_serial"], _SMALL), _p(line.meter or t["missing"], _SMALL)],
+        [_p(t["energy"], _SMALL), _p(f"{sheet.number(line.energy_kwh)} kWh", _SMALL)],
+        [_p(t["verdict"], _SMALL), _p(evidence.verdict, _SMALL_BOLD)],
+        [_p(t["calibrated"], _SMALL), calibrated],
+        [
+            _p(t["transparency_file"], _SMALL),
+            _p(
+                t["attached"].format(name=name)
+                if evidence.transparency_xml is not None
+                else t["not_attached"],
+                _SMALL,
+            ),
+        ],
+    ]
+    facts_table = _table(
+        facts,
+        colWidths=[38 * mm, BODY_WIDTH - QR_SIZE - 42 * mm],
+        style=[
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("TOPPADDING", (0, 0), (-1, -1), 0.5),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5),
+        ],
+    )
+    head = _table(
+        [[facts_table, _QrCode(evidence.url, QR_SIZE)]],
+        colWidths=[BODY_WIDTH - QR_SIZE, QR_SIZE],
+        style=[
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ],
+    )
+    story: list[Flowable] = [
+        _p(t["evidence_for"].format(no=no), _HEADING),
+        head,
+    ]
+    for label, value in (
+        (t["begin_signed"], evidence.begin_signed),
+        (t["end_signed"], evidence.end_signed),
+        (t["public_key"], evidence.public_key),
+        (t["url"], evidence.url),
+    ):
+        story.append(_p(label, _SMALL_BOLD))
+        story.append(_verbatim(value) if value is not None else _p(t["missing"], _SMALL))
+    story.append(Spacer(1, 3 * mm))
+    return story
+
+
+def _verbatim(text: str) -> Preformatted:
+    """Signed data as signed: every character kept (spaces too), hard-wrapped at the frame width,
+    because a verifier must be able to type it back in."""
+    per_line = int((BODY_WIDTH - _MONO.leftIndent) // pdfmetrics.stringWidth("0", MONO, MONO_SIZE))
+    chunks = [
+        part[i : i + per_line]
+        for part in text.split("\n")
+        for i in range(0, max(len(part), 1), per_line)
+    ]
+    return Preformatted("\n".join(chunks), _MONO)
+
+
+class _QrCode(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
+    """A URL as a QR code. reportlab's `QrCodeWidget` encodes it; the dark runs are written as
+    whole-module rectangles in one fill, because the widget's own drawing (a validated shape per
+    run, every coordinate formatted) costs ~25 ms a code, which a long appendix feels."""
+
+    border = 4  # modules of quiet zone, as ISO/IEC 18004 asks
+
+    def __init__(self, url: str, size: float) -> None:
+        super().__init__()
+        code = QrCodeWidget(url, barLevel="M").qr
+        code.make()
+        self.url = url
+        self.modules: list[list[bool]] = [[bool(cell) for cell in row] for row in code.modules]
+        self.width = self.height = size
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        count = len(self.modules)
+        runs = []
+        for row, cells in enumerate(self.modules):
+            y = count - 1 - row + self.border  # PDF y grows upwards, QR rows downwards
+            column = 0
+            for dark, run in groupby(cells):
+                length = len(list(run))
+                if dark:
+                    runs.append(f"{column + self.border} {y} {length} 1 re")
+                column += length
+        unit = self.width / (count + 2 * self.border)
+        self.canv.saveState()
+        self.canv.scale(unit, unit)
+        self.canv.setFillColor(colors.black)
+        self.canv.addLiteral("\n".join(runs) + "\nf")
+        self.canv.restoreState()
+
+
+def _decorate_page(sheet: _Sheet, canvas: Canvas, page: int, pages: int) -> None:
+    """Every page: number and page count at the top, the issuer, tax ids and bank at the foot."""
+    invoice, t = sheet.invoice, sheet.t
+    issuer = invoice.issuer
+    canvas.saveState()
+    canvas.setFont(SANS, 7)
+    canvas.setFillColor(colors.dimgrey)
+    canvas.drawRightString(
+        PAGE_WIDTH - MARGIN,
+        PAGE_HEIGHT - 10 * mm,
+        f"{sheet.title} {invoice.number} · {t['page'].format(page=page, pages=pages)}",
+    )
+    canvas.setStrokeColor(GRID)
+    canvas.setLineWidth(0.5)
+    top = BOTTOM_MARGIN - 6 * mm
+    canvas.line(MARGIN, top, PAGE_WIDTH - MARGIN, top)
+    ids = []
+    if issuer.vat_id:
+        ids.append(f"{t['vat_id']} {issuer.vat_id}")
+    if issuer.tax_number:
+        ids.append(f"{t['tax_number']} {issuer.tax_number}")
+    if issuer.email:
+        ids.append(f"{t['email']} {issuer.email}")
+    bank = [
+        text
+        for text in (
+            issuer.bank,
+            f"{t['iban']} {_iban(issuer.iban)}" if issuer.iban else None,
+            f"{t['bic']} {issuer.bic}" if issuer.bic else None,
+        )
+        if text
+    ]
+    columns = [_address(issuer, with_country=False), ids, bank]
+    width = BODY_WIDTH / len(columns)
+    for n, column in enumerate(columns):
+        for row, text in enumerate(column):
+            canvas.drawString(MARGIN + n * width, top - 3.5 * mm - row * 3 * mm, text)
+    canvas.restoreState()
+
+
+def _iban(iban: str) -> str:
+    compact = iban.replace(" ", "")
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
+def _pdf_date(invoice: Invoice) -> str:
+    """The PDF's creation date: the issue date, midnight in the issuer's time zone."""
+    moment = datetime.combine(invoice.issue_date, time(), tzinfo=ZoneInfo(invoice.issuer.time_zone))
+    offset = moment.strftime("%z")
+    return f"D:{moment:%Y%m%d%H%M%S}{offset[:3]}'{offset[3:]}'"
+
+
+class _Canvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
+    """A canvas that decorates each page only at `save`, when the page count is known, sets the
+    creation date, and attaches files in the document's EmbeddedFiles name tree (reportlab has
+    no API for attachments, but its PDF object model writes them)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        decorate: Callable[[Canvas, int, int], None],
+        created: str,
+        files: Sequence[tuple[str, bytes, str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._decorate = decorate
+        self._pages: list[dict[str, Any]] = []
+        self.setDateFormatter(lambda *_: created)
+        _embed(self._doc, files, created)
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        pages = self._pages
+        for number, state in enumerate(pages, 1):
+            self.__dict__.update(state)
+            self._decorate(self, number, len(pages))
+            super().showPage()
+        super().save()
+
+
+def _embed(doc: Any, files: Sequence[tuple[str, bytes, str]], created: str) -> None:
+    """Attach files as the PDF spec has it: an EmbeddedFile stream per file, a Filespec naming
+    it, and the catalog's Names/EmbeddedFiles tree (keys sorted, as name trees must be)."""
+    if not files:
+        return
+    names: list[Any] = []
+    for name, content, description in sorted(files):
+        stream = PDFStream(
+            PDFDictionary(
+                {
+                    "Type": PDFName("EmbeddedFile"),
+                    "Subtype": "/text#2Fxml",  # the MIME type as a name; PDFName leaves '/' as is
+                    "Params": PDFDictionary(
+                        {
+                            "Size": len(content),
+                            "ModDate": PDFString(created),
+                            "CheckSum": PDFText(
+                                hashlib.md5(content, usedforsecurity=False).digest(), enc="raw"
+                            ),
+                        }
+                    ),
+                }
+            ),
+            content=content,
+            filters=[PDFZCompress],
+        )
+        spec = PDFDictionary(
+            {
+                "Type": PDFName("Filespec"),
+                "F": PDFString(name),
+                "UF": PDFString(name),
+                "Desc": PDFString(description),
+                "EF": PDFDictionary({"F": doc.Reference(stream), "UF": doc.Reference(stream)}),
+                "AFRelationship": PDFName("Supplement"),
+            }
+        )
+        names += [PDFString(name), doc.Reference(spec)]
+    doc.Catalog.Names = PDFDictionary({"EmbeddedFiles": PDFDictionary({"Names": PDFArray(names)})})
