@@ -316,13 +316,17 @@ def _periods(derived: Derived) -> list[dict[str, Any]]:
 
 @dataclass
 class RecordPrice:
-    """A committer unit: record an outcome on the session's price (idempotent)."""
+    """A committer unit: record an outcome on the session's price (idempotent). Without a
+    `cause`, the record's own state says why: its first outcome, or a changed verdict.
+    `keep_assignment` keeps the scope the earlier outcome's tariff was chosen by (a re-pricing
+    with the same tariff after its correction)."""
 
     session_id: UUID
     outcome: dict[str, Any]
-    cause: str
+    cause: str | None = None
     by: str = SYSTEM
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    keep_assignment: bool = False
 
     def run(self, uow: UnitOfWork) -> tuple[bool, int]:
         """(whether a new event was recorded, the version of the current outcome)."""
@@ -331,7 +335,16 @@ class RecordPrice:
         if record is None:
             record = SessionPrice(session_id=self.session_id)
             uow.add(record)
-        changed = record.record(self.outcome, cause=self.cause, by=self.by, at=self.at)
+        previous = record.outcome
+        cause = self.cause or (
+            "the session ended" if previous is None else "the session's Eichrecht verdict changed"
+        )
+        outcome = self.outcome
+        if self.keep_assignment and outcome.get("tariff") and previous and previous.get("tariff"):
+            outcome = {**outcome, "tariff": {
+                **outcome["tariff"], "scope": previous["tariff"]["scope"], "key": previous["tariff"]["key"],
+            }}
+        changed = record.record(outcome, cause=cause, by=self.by, at=self.at)
         assert record.outcome_version is not None
         return changed, record.outcome_version
 
@@ -399,11 +412,7 @@ class Pricer:
             reached = found[-1].id if len(found) == self.page else head
             seen = dict.fromkeys(UUID(str(n.originator_id)) for n in found)
             for session_id in seen:
-                cause = (
-                    "the session's Eichrecht verdict changed" if self._priced(session_id)
-                    else "the session ended"
-                )
-                changed += self._record(session_id, cause)
+                changed += self._record(session_id, None)
             self._advance(SESSIONS, start, reached)
 
     def _follow_tariffs(self) -> int:
@@ -433,26 +442,11 @@ class Pricer:
                     )
             self._advance(TARIFFS, start, reached)
 
-    def _record(self, session_id: UUID, cause: str, *, tariff_code: str | None = None) -> int:
+    def _record(self, session_id: UUID, cause: str | None, *, tariff_code: str | None = None) -> int:
         outcome = price_outcome(self.registry, self.ledger, session_id, tariff_code=tariff_code)
-        if tariff_code is not None and outcome["status"] == PRICED:
-            # Re-priced with the tariff it had: keep the assignment it was chosen by.
-            previous = self._current(session_id)
-            if previous is not None and previous.get("tariff"):
-                outcome["tariff"] = {
-                    **outcome["tariff"],
-                    "scope": previous["tariff"]["scope"],
-                    "key": previous["tariff"]["key"],
-                }
-        changed, _ = self.committer.run_now(RecordPrice(session_id, outcome, cause))
+        unit = RecordPrice(session_id, outcome, cause, keep_assignment=tariff_code is not None)
+        changed, _ = self.committer.run_now(unit)
         return int(changed)
-
-    def _current(self, session_id: UUID) -> dict[str, Any] | None:
-        record = self.ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
-        return None if record is None else record.outcome
-
-    def _priced(self, session_id: UUID) -> bool:
-        return self._current(session_id) is not None
 
     def _settle_priced_sessions(self) -> None:
         if self.priced_sessions is not None:
