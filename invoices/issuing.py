@@ -53,7 +53,7 @@ NOT_CALIBRATED_NOTE = {
     "de": "Die Messwerte stammen nicht aus geeichten Zählern.",
     "en": "The meter values are not from calibrated meters.",
 }
-_ATTEMPTS = 5
+_ATTEMPTS = 50  # each lost race is another issuer's success: retrying always makes progress
 T = TypeVar("T")
 
 
