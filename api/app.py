@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from api.http import (
     charge_points,
     customers,
+    exports,
     invoices,
     keys,
     meter_keys,
@@ -82,7 +83,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     for router in (charge_points.router, customers.router, sessions.router, quarantine.router,
-                   keys.router, meter_keys.router, tariffs.router, pricing.router, invoices.router, sites.router, verify.router, operations.router):
+                   keys.router, meter_keys.router, tariffs.router, pricing.router, invoices.router, exports.router, sites.router, verify.router, operations.router):
         app.include_router(router)
     operations.install_metrics(app)
     app.state.rendered_sessions = sessions.RenderedCache(settings.detail_cache_bytes)

@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from api.settings import Settings
+from invoices.files import InvoiceFiles
 from invoices.pricer import Pricer
 from ledger.application import Ledger, Registry, build_applications
 from ledger.committer import GroupCommitter
@@ -25,6 +26,7 @@ class Services:
     committer: GroupCommitter
     projections: dict[str, Runner]
     pricer: Pricer
+    files: InvoiceFiles  # the delivered files of issued invoices, as first rendered
 
     @classmethod
     def build(cls, settings: Settings, *, check_schema: bool = True) -> Services:
@@ -45,7 +47,8 @@ class Services:
         pricing = projections["pricing"]
         pricer = Pricer(registry, ledger, committer, pricing.view, priced_sessions=lambda: pricing)
         committer.listeners.append(pricer.wake)
-        return cls(settings, database, registry, ledger, committer, projections, pricer)
+        files = InvoiceFiles(projections["invoices"].view)
+        return cls(settings, database, registry, ledger, committer, projections, pricer, files)
 
     def start(self, *, projections: bool = True) -> None:
         self.committer.start()

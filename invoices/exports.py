@@ -653,6 +653,46 @@ def sessions_csv(invoices: Sequence[Invoice]) -> bytes:
     )
 
 
+PRICED_SESSION_COLUMNS = (
+    "session_id",
+    "customer_id",
+    "charge_point",
+    "started_at",
+    "ended_at",
+    "status",
+    "reason",
+    "tariff_id",
+    "tariff_version",
+    "currency",
+    "energy_kwh",
+    "net",
+    "gross",
+    "invoice_number",
+)
+
+
+def priced_sessions_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """One row per session's current price record (`PRICED_SESSION_COLUMNS`), priced or not:
+    the exact amounts excl./incl. VAT as priced (not rounded; an invoice rounds each line to
+    the cent), the energy as priced, and the number of the valid invoice the session is on,
+    if any. `rows` hold the columns of the priced-sessions read model and `invoice_number`."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            return _utc(value)
+        if isinstance(value, Decimal):
+            return _number(value)
+        return _cell(str(value))
+
+    sources = {"energy_kwh": "total_energy", "net": "total_excl_vat", "gross": "total_incl_vat"}
+    return _csv(
+        PRICED_SESSION_COLUMNS,
+        [tuple(text(row.get(sources.get(c, c))) for c in PRICED_SESSION_COLUMNS) for row in rows],
+    )
+
+
 # --- OCPI CDR --------------------------------------------------------------------------------
 
 _TOKEN_TYPES = frozenset({"AD_HOC_USER", "APP_USER", "OTHER", "RFID"})

@@ -158,7 +158,11 @@ def issue(
             raise Conflict(f"this invoice is {invoice.state}" + (f" as {invoice.number}" if invoice.number else ""))
         issuer = _issuer(registry, invoice.issuer)
         customer = _customer(registry, invoice.customer_id)
-        priced = [_line(ledger, UUID(s), issuer, customer, base_url) for s in invoice.sessions]
+        priced = [
+            line_of(ledger, UUID(s), small_business=issuer.small_business,
+                    language=customer.language, base_url=base_url)
+            for s in invoice.sessions
+        ]
         currencies = {currency for _, currency in priced}
         if len(currencies) != 1:
             raise Conflict(f"the sessions are priced in different currencies: {sorted(currencies)}")
@@ -292,10 +296,12 @@ def _range(registry: Registry, issuer: str, range_name: str, issue_date: date) -
     return fmt, numbers or NumberRange(issuer=issuer, range_name=range_name, key=key)
 
 
-def _line(
-    ledger: Ledger, session_id: UUID, issuer: Issuer, customer: Customer, base_url: str
+def line_of(
+    ledger: Ledger, session_id: UUID, *, small_business: bool, language: str, base_url: str
 ) -> tuple[Line, str]:
-    """The session's invoice line, from its current price record, and the price's currency."""
+    """The session's invoice line, from its current price record, and the price's currency:
+    what an invoice of a (§19 `small_business`?) issuer to a customer speaking `language` would
+    print. A session that is not priced is a `Conflict`."""
     record = ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
     outcome = None if record is None else record.outcome
     if outcome is None or outcome.get("status") != PRICED:
@@ -318,13 +324,12 @@ def _line(
     rate = next(iter(rates), None)
     assessment = session.assessment or {}
     energy = _energy(outcome, assessment)
-    language = customer.language
     line = Line(
         session_id=str(session_id), started_at=_utc(outcome["started_at"]), ended_at=_utc(outcome["ended_at"]),
         charge_point=outcome["charge_point"], evse_id=outcome.get("evse_id"),
         meter=_serial(outcome.get("meter")), energy_kwh=energy, components=tuple(components),
         net=cents(Decimal(outcome["total_cost"]["excl_vat"])),
-        vat_rate=None if rate is None or issuer.small_business else Decimal(rate),
+        vat_rate=None if rate is None or small_business else Decimal(rate),
         evidence=_evidence(ledger, session, outcome, language, base_url),
     )
     return line, str(outcome["currency"])

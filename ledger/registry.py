@@ -308,6 +308,8 @@ def _check_customer(fields: dict[str, Any]) -> None:
         raise InvalidValue(f"language is one of {', '.join(LANGUAGES)}")
     if "group" in fields:
         _check_text(fields["group"], 64, field="group")
+    if "buyer_reference" in fields:
+        _check_text(fields["buyer_reference"], 200, field="buyer_reference")
     address = fields.get("billing_address")
     if address is not None:
         unknown = set(address) - set(ADDRESS_FIELDS)
@@ -323,6 +325,9 @@ class Customer(Aggregate):
     """Who is billed: a tenant, a driver, a company."""
 
     group = ""  # a customer group, for its tariff ("" none); set by update, absent in old events
+    # The buyer's reference for their invoices (EN 16931 BT-10; a public-sector buyer's
+    # Leitweg-ID, which XRechnung requires); set by update, absent in old events.
+    buyer_reference = ""
 
     @classmethod
     def register(cls, **fields: Any) -> Customer:
@@ -334,7 +339,10 @@ class Customer(Aggregate):
             "language": "de",
         } | fields
         _check_customer(fields)
-        return cls(**fields)
+        later = {key: fields.pop(key) for key in ("group", "buyer_reference") if key in fields}
+        customer = cls(**fields)
+        customer.update(**later)  # fields added after the first release: events of their own
+        return customer
 
     @event("Registered")
     def __init__(

@@ -164,7 +164,7 @@ def connectors(cur: Cursor, names: Sequence[str]) -> dict[str, list[dict[str, An
 
 CUSTOMER_COLUMNS = (
     "customer_id", "name", "kind", "email", "billing_address", "vat_id", "language",
-    "customer_group", "created_at", "position",
+    "customer_group", "buyer_reference", "created_at", "position",
 )
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from api.http import paging, problems
 from api.http.models import (
@@ -30,7 +31,9 @@ from api.http.paging import CursorParam, Limit, Page
 from api.http.problems import Problem
 from api.http.security import Admin, BooksReader, Principal, Reader, read_fresh, services
 from api.services import Services
-from invoices import issuing
+from invoices import files, issuing
+from invoices.document import Invoice as Document
+from invoices.einvoice import EInvoiceError
 from ledger.invoicing import Invoice, Issuer
 
 router = APIRouter(
@@ -197,3 +200,46 @@ def cancel_invoice(request: Request, invoice_id: UUID, body: ReasonIn, principal
     )
     svc.wait_for_read_models("invoices")
     return _invoice_out(storno, document=True)
+
+
+# The files of an issued invoice (or Stornorechnung): path -> kind of `invoices.files`.
+FILES = {
+    "invoice.pdf": (files.PDF, "The invoice as ZUGFeRD/Factur-X PDF/A-3 with its e-invoice XML "
+                    "and each session's transparency file attached"),
+    "invoice.xml": (files.XML, "The EN 16931 e-invoice (CII, Factur-X profile EN16931)"),
+    "xrechnung.xml": (files.XRECHNUNG, "The XRechnung 3.0 e-invoice (CII), for business customers"),
+    "evidence.zip": (files.EVIDENCE, "Each session's Transparenzsoftware file, to check the "
+                     "signed meter values"),
+}
+
+
+def _file_route(path: str, kind: str, summary: str) -> None:
+    def download(request: Request, invoice_id: UUID, principal: Reader) -> Response:
+        svc = services(request)
+        invoice = _visible(svc, invoice_id, principal)
+        if invoice.document is None:
+            raise Problem("conflict", f"invoice {invoice_id} is {invoice.state}: only an issued "
+                          "invoice has files")
+        try:
+            found = svc.files.get(invoice_id, Document.from_json(invoice.document), kind)
+        except files.FileUnavailable as exc:
+            raise Problem("not-found", str(exc)) from None
+        except EInvoiceError as exc:
+            raise Problem("conflict", str(exc)) from None
+        return Response(
+            found.content, media_type=found.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{found.name}"',
+                     "ETag": f'"{found.sha256}"', "Cache-Control": "private, max-age=31536000, immutable"},
+        )
+
+    download.__name__ = "download_" + kind
+    download.__doc__ = (f"{summary}. Rendered once from the frozen document and archived: every "
+                        "later download gives the same bytes. A draft has none (409).")
+    router.add_api_route(
+        f"/v1/invoices/{{invoice_id}}/{path}", download, methods=["GET"], response_class=Response,
+        responses={200: {"content": {files.MEDIA_TYPES[kind]: {}}, "description": summary}},
+    )
+
+
+for _path, (_kind, _summary) in FILES.items():
+    _file_route(_path, _kind, _summary)

@@ -121,6 +121,8 @@ class CustomerIn(In):
     billing_address: Address = Address()
     vat_id: Annotated[str, StringConstraints(max_length=15)] = ""
     language: Literal["de", "en"] = "de"
+    buyer_reference: Text200 = Field("", description="EN 16931 BT-10, printed on invoices; a "
+                                     "public-sector buyer's Leitweg-ID (needed for XRechnung)")
 
 
 class CustomerPatch(In):
@@ -130,6 +132,7 @@ class CustomerPatch(In):
     billing_address: Address | None = None
     vat_id: Annotated[str, StringConstraints(max_length=15)] | None = None
     language: Literal["de", "en"] | None = None
+    buyer_reference: Text200 | None = None
     group: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         None, description="A customer group, for its tariff; \"\" for none"
     )
@@ -144,6 +147,7 @@ class CustomerOut(BaseModel):
     vat_id: str
     language: str
     group: str
+    buyer_reference: str
     created_at: Time
 
 

@@ -1,0 +1,204 @@
+"""The files an issued invoice is delivered as, and the archive that keeps them.
+
+- `pdf`: the printed invoice as a ZUGFeRD/Factur-X PDF/A-3: `pdf.render` of the frozen
+  document, with the EN 16931 CII XML embedded as factur-x.xml and each session's
+  transparency file beside it;
+- `xml`: the same EN 16931 CII XML on its own (Factur-X profile EN16931);
+- `xrechnung`: the XRechnung 3.0 CII XML, for business customers (a public-sector buyer needs
+  their Leitweg-ID as buyer reference);
+- `evidence`: a ZIP of each session's Transparenzsoftware file, with a short README.
+
+Each is a pure function of the issued document: the same invoice gives the same bytes. Every
+e-invoice XML is validated (XSD and EN 16931 schematron) before it leaves; an invalid one is a
+defect of ours and is never delivered.
+
+`InvoiceFiles` keeps each file as first rendered, so a download in eight years gives the bytes
+the customer got today even after reportlab or factur-x changed their output (GoBD: an invoice
+is archived unchanged). The first rendering to be stored wins; concurrent first downloads on
+several processes store it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from invoices import einvoice, pdf
+from invoices.document import CANCELLATION, Invoice
+from projections.view import Cursor
+
+PDF, XML, XRECHNUNG, EVIDENCE = "pdf", "xml", "xrechnung", "evidence"
+KINDS = (PDF, XML, XRECHNUNG, EVIDENCE)
+MEDIA_TYPES = {
+    PDF: "application/pdf",
+    XML: "application/xml",
+    XRECHNUNG: "application/xml",
+    EVIDENCE: "application/zip",
+}
+_SUFFIXES = {PDF: ".pdf", XML: ".xml", XRECHNUNG: "-xrechnung.xml", EVIDENCE: "-evidence.zip"}
+
+
+class FileUnavailable(ValueError):
+    """This invoice has no such file: XRechnung for a consumer, or evidence without signed data."""
+
+
+class InvalidEInvoice(RuntimeError):
+    """The XML we built fails validation: a defect of ours, never delivered."""
+
+
+@dataclass(frozen=True)
+class File:
+    kind: str
+    name: str
+    media_type: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def file_name(invoice: Invoice, kind: str) -> str:
+    """`<number><suffix>`, the number made safe for a file name (a format may hold '/')."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", invoice.number)
+    return safe + _SUFFIXES[kind]
+
+
+def render(invoice: Invoice, kind: str) -> File:
+    """One file of an issued invoice. Raises `FileUnavailable` when the invoice has none of this
+    kind, `einvoice.EInvoiceError` when XRechnung lacks data, `InvalidEInvoice` on our defect."""
+    if kind not in _BUILDERS:
+        raise FileUnavailable(f"no file kind {kind!r}; known: {', '.join(KINDS)}")
+    return File(kind, file_name(invoice, kind), MEDIA_TYPES[kind], _BUILDERS[kind](invoice))
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    """The Factur-X PDF/A-3: the rendered invoice, its CII XML and the transparency files."""
+    return einvoice.embed(
+        pdf.render(invoice),
+        cii(invoice),
+        attachments=pdf.attachments(invoice),
+        issue_date=invoice.issue_date,
+        lang="de-DE" if invoice.language == "de" else "en",
+    )
+
+
+def cii(invoice: Invoice, profile: str = einvoice.EN16931) -> bytes:
+    """The CII XML in `profile`, validated."""
+    xml = einvoice.cii_xml(invoice, profile=profile)
+    failures = einvoice.validate(xml, profile=profile)
+    if failures:
+        raise InvalidEInvoice(f"the {profile} XML of {invoice.number} fails: {'; '.join(failures)}")
+    return xml
+
+
+def xrechnung(invoice: Invoice) -> bytes:
+    if not invoice.customer.business:
+        raise FileUnavailable(
+            f"{invoice.number} is to a consumer: XRechnung is for business customers"
+        )
+    return cii(invoice, einvoice.XRECHNUNG)
+
+
+_README = {
+    "de": (
+        "Nachweise zur {title} {number}\n\n"
+        "Je Ladevorgang eine Transparenzdatei (transparency-<Vorgangs-ID>.xml) mit dem signierten\n"
+        "Anfangs- und Endwert und dem öffentlichen Schlüssel des Zählers. Öffnen Sie sie in der\n"
+        "S.A.F.E. Transparenzsoftware (https://www.safe-ev.de), um die Signaturen zu prüfen, und\n"
+        "vergleichen Sie den Schlüssel mit dem am Ladepunkt angegebenen.\n"
+    ),
+    "en": (
+        "Evidence for {title} {number}\n\n"
+        "One transparency file per charging session (transparency-<session id>.xml) with the\n"
+        "signed begin and end readings and the meter's public key. Open it in the S.A.F.E.\n"
+        "Transparenzsoftware (https://www.safe-ev.de) to check the signatures, and compare the\n"
+        "key with the one shown on the charge point.\n"
+    ),
+}
+
+
+def evidence_zip(invoice: Invoice) -> bytes:
+    """The sessions' transparency files in one ZIP; fixed timestamps, so stable bytes."""
+    files = pdf.attachments(invoice)
+    if not files:
+        raise FileUnavailable(f"no session of {invoice.number} holds signed meter data")
+    moment = (invoice.issue_date.year, invoice.issue_date.month, invoice.issue_date.day, 0, 0, 0)
+    de = invoice.language == "de"
+    title = ("Stornorechnung" if de else "cancellation") if invoice.kind == CANCELLATION else (
+        "Rechnung" if de else "invoice")
+    readme = _README["de" if de else "en"].format(title=title, number=invoice.number)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in [("README.txt", readme.encode()), *sorted(files.items())]:
+            info = zipfile.ZipInfo(name, date_time=moment)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+_BUILDERS: dict[str, Callable[[Invoice], bytes]] = {
+    PDF: invoice_pdf,
+    XML: cii,
+    XRECHNUNG: xrechnung,
+    EVIDENCE: evidence_zip,
+}
+
+
+class _Store(Protocol):
+    def transaction(self) -> Any: ...
+    def reading(self) -> Any: ...
+
+
+class InvoiceFiles:
+    """The archive of delivered files (table `invoice_files`), over a read-model view's
+    connections (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+
+    def get(self, invoice_id: UUID, invoice: Invoice, kind: str) -> File:
+        """The stored file, else render it, store it (first writer wins) and return what is
+        stored."""
+        found = self.stored(invoice_id, kind)
+        if found is not None:
+            return found
+        made = render(invoice, kind)
+        with self._store.transaction() as cur:
+            cur.execute(
+                "INSERT INTO invoice_files (invoice_id, kind, name, media_type, sha256, content, "
+                "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (invoice_id, kind) DO NOTHING",
+                (str(invoice_id), kind, made.name, made.media_type, made.sha256, made.content,
+                 datetime.now(UTC)),
+            )
+        stored = self.stored(invoice_id, kind)
+        assert stored is not None  # inserted just now, or by a rival before us
+        return stored
+
+    def stored(self, invoice_id: UUID, kind: str) -> File | None:
+        with self._store.reading() as cur:
+            row = _one(cur, str(invoice_id), kind)
+        if row is None:
+            return None
+        name, media_type, sha256, content = row
+        content = bytes(content)
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise RuntimeError(f"stored {kind} of invoice {invoice_id} does not match its SHA-256")
+        return File(kind, name, media_type, content)
+
+
+def _one(cur: Cursor, invoice_id: str, kind: str) -> Any:
+    return cur.execute(
+        "SELECT name, media_type, sha256, content FROM invoice_files "
+        "WHERE invoice_id = %s AND kind = %s",
+        (invoice_id, kind),
+    ).fetchone()
