@@ -52,6 +52,7 @@ class Issuer(Party):
     bank: str | None = None
     small_business: bool = False  # §19 UStG: no VAT shown, the §19 note printed
     time_zone: str = "Europe/Berlin"
+    phone: str | None = None  # the seller contact's telephone (XRechnung BR-DE-6)
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,7 @@ def _require_xrechnung(invoice: Invoice) -> None:
         for name, value in (
             ("customer.buyer_reference (BT-10)", invoice.customer.buyer_reference),
             ("issuer.email (BT-34, BT-43)", invoice.issuer.email),
+            ("issuer.phone (BT-42, BR-DE-6)", invoice.issuer.phone),
             ("customer.email (BT-49)", invoice.customer.email),
         )
         if not value
@@ -331,6 +332,8 @@ def _seller(party: Any, issuer: Issuer, *, contact: bool) -> None:
     if contact and issuer.email:
         party.contact.person_name = issuer.name
         party.contact.email.address = issuer.email
+        if issuer.phone:
+            party.contact.telephone.number = issuer.phone
     _address(party, issuer)
     if issuer.email:
         party.electronic_address.uri_ID = ("EM", issuer.email)

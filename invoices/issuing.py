@@ -265,7 +265,7 @@ def _issuer(registry: Registry, code: str) -> Issuer:
         name=found.name, address=Address(a["street"], a["postal_code"], a["city"], a.get("country") or "DE"),
         vat_id=found.vat_id or None, tax_number=found.tax_number or None, email=found.email or None,
         iban=found.iban or None, bic=found.bic or None, bank=found.bank or None,
-        small_business=found.small_business, time_zone=found.time_zone,
+        small_business=found.small_business, time_zone=found.time_zone, phone=found.phone or None,
     )
 
 

@@ -58,6 +58,8 @@ def check_number_format(fmt: str) -> None:
 
 
 class Issuer(Aggregate):
+    phone = ""  # the contact telephone (XRechnung BR-DE-6); set by update, absent in old events
+
     @staticmethod
     def create_id(code: str) -> UUID:
         return _id("issuer", code)
@@ -72,7 +74,10 @@ class Issuer(Aggregate):
             "ranges": {DEFAULT_RANGE: DEFAULT_FORMAT},
         } | given
         _check_issuer(fields)
-        return cls(code=code, **fields)
+        later = {"phone": fields.pop("phone")} if "phone" in fields else {}
+        issuer = cls(code=code, **fields)
+        issuer.update(**later)  # a field added after the first release: an event of its own
+        return issuer
 
     @event("Registered")
     def __init__(
@@ -120,6 +125,8 @@ def _check_issuer(fields: dict[str, Any]) -> None:
         unknown = set(address) - set(ISSUER_ADDRESS)
         if unknown:
             raise InvalidValue(f"address has no field {sorted(unknown)[0]!r}")
+    if fields.get("phone") and not re.match(r"^\+?[0-9][0-9 ()/-]{3,29}$", fields["phone"]):
+        raise InvalidValue("phone: digits, spaces and + ( ) / -, e.g. +49 30 1234567")
     if fields.get("iban") and not _IBAN.match(fields["iban"].replace(" ", "")):
         raise InvalidValue("iban is not an IBAN")
     if fields.get("vat_id") and not re.match(r"^[A-Z]{2}[0-9A-Za-z+*.]{2,12}$", fields["vat_id"]):

@@ -16,7 +16,7 @@ TOPICS = (
 )
 ISSUER_FIELDS = (
     "name", "address", "vat_id", "tax_number", "email", "iban", "bic", "bank", "small_business",
-    "time_zone", "ranges",
+    "time_zone", "ranges", "phone",
 )
 
 
@@ -29,7 +29,7 @@ def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None
         name = type(event).__qualname__
         key = str(event.originator_id)
         if name == "Issuer.Registered":
-            document = {f: getattr(event, f) for f in ISSUER_FIELDS}
+            document = {f: getattr(event, f, "") for f in ISSUER_FIELDS}  # phone: by Updated
             cur.execute(
                 "INSERT INTO rm_issuers (issuer_id, code, name, small_business, time_zone, document, "
                 "position) VALUES (%s, %s, %s, %s, %s, %s, %s)",

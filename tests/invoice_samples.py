@@ -29,6 +29,7 @@ ISSUER = Issuer(
     iban="DE02120300000000202051",
     bic="BYLADEM1001",
     bank="Deutsche Kreditbank",
+    phone="+49 30 1234567",
 )
 SMALL_BUSINESS = replace(ISSUER, name="Erika Mustermann", vat_id=None, small_business=True)
 TENANT = Customer(

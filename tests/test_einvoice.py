@@ -165,6 +165,8 @@ def test_xrechnung_carries_the_buyer_reference_and_contact() -> None:
     seller, buyer = ".//ram:SellerTradeParty", ".//ram:BuyerTradeParty"
     assert text(tree, f"{seller}/ram:DefinedTradeContact//ram:URIID") == ISSUER.email
     assert text(tree, f"{seller}/ram:URIUniversalCommunication/ram:URIID") == ISSUER.email
+    assert text(tree, f"{seller}/ram:DefinedTradeContact/ram:TelephoneUniversalCommunication/"
+                "ram:CompleteNumber") == "+49 30 1234567"  # BR-DE-6
     assert (
         text(tree, f"{buyer}/ram:URIUniversalCommunication/ram:URIID") == "einkauf@flotte.example"
     )
@@ -179,10 +181,15 @@ def test_xrechnung_carries_the_buyer_reference_and_contact() -> None:
     ids=["no-buyer-reference", "no-email"],
 )
 def test_xrechnung_names_what_is_missing(customer: Customer, missing: str) -> None:
+    """Also the seller's telephone (BR-DE-6)."""
     with pytest.raises(ValueError, match=missing) as raised:
         cii_xml(sample_invoice(customer=customer), profile=XRECHNUNG)
     assert isinstance(raised.value, EInvoiceError)
     assert any(m.startswith(missing) for m in raised.value.missing)
+    without_phone = replace(sample_invoice(customer=FLEET_WITH_EMAIL),
+                            issuer=replace(ISSUER, phone=None))
+    with pytest.raises(EInvoiceError, match=r"issuer\.phone \(BT-42, BR-DE-6\)"):
+        cii_xml(without_phone, profile=XRECHNUNG)
 
 
 def test_a_wrong_vat_total_is_caught() -> None:

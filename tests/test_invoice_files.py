@@ -37,7 +37,7 @@ def issued(api: Api) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
     """Tenant A (a consumer) and tenant B (a business) with one session each in November; both
     invoices issued on 1 December. Answers the tenants' ids and the two invoices by tenant."""
     ids = tenants(api)
-    landlord(api, email="abrechnung@sonnenhof.example")
+    landlord(api, email="abrechnung@sonnenhof.example", phone="+49 30 1234567")
     admin = api.key("admin")
     assert api.client.patch(f"/v1/customers/{ids['B']}", headers=admin, json=FLEET).status_code == 200
     session(api.services, token="CARD-A")
@@ -117,7 +117,10 @@ def test_file_problems_and_roles(api: Api) -> None:
     issued_ = api.post(f"/v1/invoices/{draft}/issue", admin, {"issue_date": "2026-12-01"}).json()
     path = f"/v1/invoices/{issued_['id']}"
     missing = problem(api.get(f"{path}/xrechnung.xml", admin), 409, "conflict")
-    assert "buyer_reference" in missing["detail"]
+    assert "buyer_reference" in missing["detail"] and "issuer.phone" in missing["detail"]
+    problem(api.client.patch("/v1/issuers/SONNENHOF", headers=admin, json={"phone": "call me"}), 422, "invalid-value")
+    patched = api.client.patch("/v1/issuers/SONNENHOF", headers=admin, json={"phone": "+49 30 1234567"})
+    assert patched.json()["phone"] == "+49 30 1234567"
     problem(api.get(f"{path}/invoice.pdf", api.key("customer", ids["B"])), 404, "not-found")
     problem(api.get(f"/v1/invoices/{UUID(int=7)}/invoice.pdf", admin), 404, "not-found")
     # The Stornorechnung has its files too, as a credit note.

@@ -48,7 +48,7 @@ def _issuer_out(issuer: Issuer) -> IssuerOut:
     return IssuerOut(
         code=issuer.code, name=issuer.name, address=issuer.address, vat_id=issuer.vat_id,
         tax_number=issuer.tax_number, email=issuer.email, iban=issuer.iban, bic=issuer.bic,
-        bank=issuer.bank, small_business=issuer.small_business, time_zone=issuer.time_zone,
+        bank=issuer.bank, phone=issuer.phone, small_business=issuer.small_business, time_zone=issuer.time_zone,
         ranges=issuer.ranges, missing_for_invoices=issuer.missing_for_invoices(),
     )
 

@@ -548,6 +548,7 @@ class IssuerIn(In):
     iban: Annotated[str, StringConstraints(max_length=34)] = ""
     bic: Annotated[str, StringConstraints(max_length=11)] = ""
     bank: Text200 = ""
+    phone: Annotated[str, StringConstraints(max_length=30)] = Field("", description="Contact telephone (XRechnung needs it)")
     small_business: StrictBool = Field(False, description="§19 UStG: no VAT shown, the §19 note printed")
     time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Berlin"
     ranges: dict[Annotated[str, StringConstraints(min_length=1, max_length=36)], NumberFormat] = Field(
@@ -565,6 +566,7 @@ class IssuerPatch(In):
     iban: Annotated[str, StringConstraints(max_length=34)] | None = None
     bic: Annotated[str, StringConstraints(max_length=11)] | None = None
     bank: Text200 | None = None
+    phone: Annotated[str, StringConstraints(max_length=30)] | None = None
     small_business: StrictBool | None = None
     time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     ranges: dict[Annotated[str, StringConstraints(min_length=1, max_length=36)], NumberFormat] | None = None
@@ -580,6 +582,7 @@ class IssuerOut(BaseModel):
     iban: str
     bic: str
     bank: str
+    phone: str
     small_business: bool
     time_zone: str
     ranges: dict[str, str]
