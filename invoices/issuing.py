@@ -156,17 +156,7 @@ def issue(
         invoice = _invoice(registry, invoice_id)
         if invoice.state != DRAFT:
             raise Conflict(f"this invoice is {invoice.state}" + (f" as {invoice.number}" if invoice.number else ""))
-        issuer = _issuer(registry, invoice.issuer)
-        customer = _customer(registry, invoice.customer_id)
-        priced = [
-            line_of(ledger, UUID(s), small_business=issuer.small_business,
-                    language=customer.language, base_url=base_url)
-            for s in invoice.sessions
-        ]
-        currencies = {currency for _, currency in priced}
-        if len(currencies) != 1:
-            raise Conflict(f"the sessions are priced in different currencies: {sorted(currencies)}")
-        lines = tuple(line for line, _ in priced)
+        issuer, customer, lines, currency = _contents(registry, ledger, invoice, base_url)
         claims = []
         for line in lines:
             claim = registry.get_or_none(SessionClaim, SessionClaim.create_id(line.session_id)) or SessionClaim(session_id=line.session_id)
@@ -175,12 +165,41 @@ def issue(
         number = numbers.assign(fmt, issue_date, invoice.id)
         for claim in claims:
             claim.claim(invoice.id, number)
-        document = _document(number, issue_date, invoice, issuer, customer, lines, currencies.pop())
+        document = _document(number, issue_date, invoice, issuer, customer, lines, currency)
         invoice.issue(number=number, issue_date=issue_date, document=document.to_json(), at=at, by=by)
         registry.save(invoice, numbers, *claims)
         return invoice
 
     return _retrying(attempt)
+
+
+def preview(
+    registry: Registry, ledger: Ledger, invoice_id: UUID, *, issue_date: date, base_url: str = ""
+) -> Document:
+    """What issuing the draft on `issue_date` would print now, without a number (`number` is
+    empty) and without storing anything: for reviewing a draft. Raises what issuing would."""
+    invoice = _invoice(registry, invoice_id)
+    if invoice.state != DRAFT:
+        raise Conflict(f"this invoice is {invoice.state}: only a draft has a preview")
+    issuer, customer, lines, currency = _contents(registry, ledger, invoice, base_url)
+    return _document("", issue_date, invoice, issuer, customer, lines, currency)
+
+
+def _contents(
+    registry: Registry, ledger: Ledger, invoice: Invoice, base_url: str
+) -> tuple[Issuer, Customer, tuple[Line, ...], str]:
+    """The draft's issuer, customer and lines as they would be printed now, and the currency."""
+    issuer = _issuer(registry, invoice.issuer)
+    customer = _customer(registry, invoice.customer_id)
+    priced = [
+        line_of(ledger, UUID(s), small_business=issuer.small_business,
+                language=customer.language, base_url=base_url)
+        for s in invoice.sessions
+    ]
+    currencies = {currency for _, currency in priced}
+    if len(currencies) != 1:
+        raise Conflict(f"the sessions are priced in different currencies: {sorted(currencies)}")
+    return issuer, customer, tuple(line for line, _ in priced), currencies.pop()
 
 
 def cancel(

@@ -204,3 +204,27 @@ def test_ocpi_cdr_of_a_priced_session(api: Api) -> None:
     problem(api.post(f"/v1/sessions/{UUID(int=9)}/cdr", accountant, body), 404, "not-found")
     problem(api.post(f"/v1/sessions/{session_id}/cdr", api.key("customer", ids["A"]), body), 403, "forbidden")
     assert date.fromisoformat(loose["start_date_time"][:10]) == T0.date()
+
+
+def test_a_draft_shows_a_preview_of_what_issuing_would_print(api: Api) -> None:
+    ids = tenants(api)
+    api.services.registry.register_issuer(
+        "SONNENHOF", name="Hausverwaltung Sonnenhof GmbH", address=ADDRESS,
+        ranges={"default": "LB-{year}-{seq:06d}"},
+    )
+    admin = api.key("admin")
+    session(api.services, token="CARD-A")
+    draft = api.post("/v1/invoice-runs", admin, {"issuer": "SONNENHOF", "period": "2026-11"}).json()["drafts"][0]
+    blocked = api.get(f"/v1/invoices/{draft}", admin).json()
+    assert blocked["preview"] is None and "vat_id or tax_number" in blocked["preview_problem"]
+
+    api.client.patch("/v1/issuers/SONNENHOF", headers=admin, json={"vat_id": "DE123456789"})
+    shown = api.get(f"/v1/invoices/{draft}", admin).json()
+    assert shown["preview_problem"] is None and shown["document"] is None
+    preview = shown["preview"]
+    assert preview["number"] == "" and preview["customer"]["customer_id"] == ids["A"]
+    assert [line["energy_kwh"] for line in preview["lines"]] == ["11.525"]
+    issued_ = api.post(f"/v1/invoices/{draft}/issue", admin, {}).json()
+    assert issued_["document"]["lines"] == preview["lines"]
+    assert issued_["document"]["total_gross"] == preview["total_gross"]
+    assert api.get(f"/v1/invoices/{draft}", admin).json()["preview"] is None

@@ -34,7 +34,8 @@ from api.services import Services
 from invoices import files, issuing
 from invoices.document import Invoice as Document
 from invoices.einvoice import EInvoiceError
-from ledger.invoicing import Invoice, Issuer
+from ledger.errors import LedgerError
+from ledger.invoicing import DRAFT, Invoice, Issuer
 
 router = APIRouter(
     tags=["invoices"],
@@ -158,7 +159,20 @@ def list_invoices(
 
 @router.get("/v1/invoices/{invoice_id}", response_model=InvoiceOut)
 def get_invoice(request: Request, invoice_id: UUID, principal: Reader) -> InvoiceOut:
-    return _invoice_out(_visible(services(request), invoice_id, principal), document=True)
+    """An issued invoice with its frozen document; a draft with a preview of what issuing it
+    today would print, or the reason it cannot be issued now."""
+    svc = services(request)
+    invoice = _visible(svc, invoice_id, principal)
+    out = _invoice_out(invoice, document=True)
+    if invoice.state == DRAFT:
+        try:
+            out.preview = issuing.preview(
+                svc.registry, svc.ledger, invoice_id, issue_date=_today(svc, invoice.issuer),
+                base_url=str(request.base_url),
+            ).to_json()
+        except LedgerError as exc:
+            out.preview_problem = str(exc)
+    return out
 
 
 def _today(svc: Services, issuer: str) -> date:

@@ -629,3 +629,7 @@ class InvoiceOut(BaseModel):
     cancelled_by: str | None = Field(description="The number of the cancellation")
     sessions: list[str]
     document: dict[str, Any] | None = Field(None, description="The frozen document of an issued invoice")
+    preview: dict[str, Any] | None = Field(
+        default=None, description="A draft's detail: the document issuing it today would print (no number yet)")
+    preview_problem: str | None = Field(
+        default=None, description="A draft's detail: why it cannot be issued now (e.g. the issuer lacks data)")
