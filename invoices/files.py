@@ -14,8 +14,10 @@ defect of ours and is never delivered.
 
 `InvoiceFiles` keeps each file as first rendered, so a download in eight years gives the bytes
 the customer got today even after reportlab or factur-x changed their output (GoBD: an invoice
-is archived unchanged). The first rendering to be stored wins; concurrent first downloads on
-several processes store it once.
+is archived unchanged). The first download of any of an invoice's files renders them all
+(`render_all`: the XML is built and validated once and the PDF carries those very bytes); the
+first rendering to be stored wins, so concurrent first downloads on several processes store
+each file once.
 """
 
 from __future__ import annotations
@@ -79,11 +81,28 @@ def render(invoice: Invoice, kind: str) -> File:
     return File(kind, file_name(invoice, kind), MEDIA_TYPES[kind], _BUILDERS[kind](invoice))
 
 
-def invoice_pdf(invoice: Invoice) -> bytes:
-    """The Factur-X PDF/A-3: the rendered invoice, its CII XML and the transparency files."""
+def render_all(invoice: Invoice) -> list[File]:
+    """Every file the invoice has, with the CII XML built and validated once: the PDF carries
+    the very bytes of `invoice.xml`. XRechnung is left out where the snapshot lacks what it
+    needs (`render(invoice, XRECHNUNG)` says what), the evidence ZIP where no session holds
+    signed data."""
+    xml = cii(invoice)
+    made = [File(XML, file_name(invoice, XML), MEDIA_TYPES[XML], xml),
+            File(PDF, file_name(invoice, PDF), MEDIA_TYPES[PDF], invoice_pdf(invoice, xml))]
+    for kind in (XRECHNUNG, EVIDENCE):
+        try:
+            made.append(render(invoice, kind))
+        except (FileUnavailable, einvoice.EInvoiceError):
+            continue
+    return made
+
+
+def invoice_pdf(invoice: Invoice, xml: bytes | None = None) -> bytes:
+    """The Factur-X PDF/A-3: the rendered invoice, its CII XML (`xml`, else built here) and the
+    transparency files."""
     return einvoice.embed(
         pdf.render(invoice),
-        cii(invoice),
+        cii(invoice) if xml is None else xml,
         attachments=pdf.attachments(invoice),
         issue_date=invoice.issue_date,
         lang="de-DE" if invoice.language == "de" else "en",
@@ -166,22 +185,28 @@ class InvoiceFiles:
         self._store = store
 
     def get(self, invoice_id: UUID, invoice: Invoice, kind: str) -> File:
-        """The stored file, else render it, store it (first writer wins) and return what is
-        stored."""
+        """The stored file. On the first request for any of an invoice's files all of them are
+        rendered (`render_all`) and stored, the first writer winning; a kind the invoice has
+        none of raises as `render` does."""
         found = self.stored(invoice_id, kind)
         if found is not None:
             return found
-        made = render(invoice, kind)
-        with self._store.transaction() as cur:
-            cur.execute(
-                "INSERT INTO invoice_files (invoice_id, kind, name, media_type, sha256, content, "
-                "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (invoice_id, kind) DO NOTHING",
-                (str(invoice_id), kind, made.name, made.media_type, made.sha256, made.content,
-                 datetime.now(UTC)),
-            )
+        if kind not in KINDS:
+            raise FileUnavailable(f"no file kind {kind!r}; known: {', '.join(KINDS)}")
+        if self.stored(invoice_id, XML) is None:
+            now = datetime.now(UTC)
+            with self._store.transaction() as cur:
+                cur.executemany(
+                    "INSERT INTO invoice_files (invoice_id, kind, name, media_type, sha256, "
+                    "content, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (invoice_id, kind) DO NOTHING",
+                    [(str(invoice_id), made.kind, made.name, made.media_type, made.sha256,
+                      made.content, now) for made in render_all(invoice)],
+                )
         stored = self.stored(invoice_id, kind)
-        assert stored is not None  # inserted just now, or by a rival before us
+        if stored is None:
+            render(invoice, kind)  # raises why this invoice has no such file
+            raise FileUnavailable(f"{kind} of invoice {invoice_id} was not rendered")
         return stored
 
     def stored(self, invoice_id: UUID, kind: str) -> File | None:

@@ -3,9 +3,10 @@
 The PDF shows what §14 (4) UStG asks of an invoice (both parties, the issuer's tax number or
 VAT id, number, dates, the supply per charging session, net and VAT per rate, or the §19 note),
 a bar chart of the energy per day, and an appendix with each session's Eichrecht evidence: the
-verdict, the signed readings, the meter's public key, a QR code to the transparency file and how
-to check it with the S.A.F.E. Transparenzsoftware. Each session's transparency XML is attached
-inside the PDF (`attachments`); the e-invoice XML is added later by the Factur-X step.
+verdict, the signed readings, the meter's public key, a QR code (encoded by segno) to the
+transparency file and how to check it with the S.A.F.E. Transparenzsoftware. Each session's
+transparency XML is attached inside the PDF (`attachments`); the e-invoice XML is added later
+by the Factur-X step.
 
 Rendering is a pure function of the snapshot: the same `Invoice` gives the same bytes (reportlab's
 invariant mode, metadata from the invoice, embedded TrueType fonts), today and in eight years.
@@ -15,20 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache, partial
 from io import BytesIO
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import reportlab
-from reportlab.graphics.barcode.qr import QrCodeWidget
+import segno
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -424,11 +425,42 @@ def _story(sheet: _Sheet) -> list[Flowable]:
 
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
     """A paragraph of plain text (names and notes may hold '&' or '<')."""
-    return Paragraph(escape(text), style)
+    if (
+        text
+        and text == " ".join(text.split())
+        and not _MARKUP.search(text)
+        and not style.textTransform
+    ):
+        # What parsing would give (one fragment of the text in the style), without parsing:
+        # parsing costs more than laying the paragraph out, and most texts are this plain.
+        fragment = _plain_fragment(style).clone(text=text, link=[], us_lines=[])
+        return _Paragraph(text, style, frags=[fragment])
+    return _Paragraph(escape(text), style)
+
+
+_MARKUP = re.compile("[&<>]")
+
+
+@cache
+def _plain_fragment(style: ParagraphStyle) -> Any:
+    return Paragraph("plain", style).frags[0]
 
 
 def _lines(texts: Sequence[str], style: ParagraphStyle) -> Paragraph:
-    return Paragraph("<br/>".join(escape(text) for text in texts), style)
+    return _Paragraph("<br/>".join(escape(text) for text in texts), style)
+
+
+class _Paragraph(Paragraph):  # type: ignore[misc]  # reportlab ships no type hints
+    """A paragraph that breaks its lines once per width. Platypus asks for the size again and
+    again (keeping a block together, a table's row heights, the table's drawing), and a
+    paragraph's size depends on nothing but the width it is given."""
+
+    _laid_out: tuple[float, tuple[float, float]] | None = None
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        if self._laid_out is None or self._laid_out[0] != available_width:
+            self._laid_out = (available_width, super().wrap(available_width, available_height))
+        return self._laid_out[1]
 
 
 def _address(party: Party, *, with_country: bool) -> list[str]:
@@ -683,7 +715,7 @@ def _evidence(sheet: _Sheet, no: int, line: Line) -> list[Flowable]:
     calibrated = (
         _p(t["calibrated_yes"], _SMALL)
         if evidence.calibrated
-        else Paragraph(
+        else _Paragraph(
             escape(t["calibrated_no"]), ParagraphStyle("warning", _SMALL_BOLD, textColor=WARNING)
         )
     )
@@ -760,18 +792,15 @@ def _verbatim(text: str) -> Preformatted:
 
 
 class _QrCode(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
-    """A URL as a QR code. reportlab's `QrCodeWidget` encodes it; the dark runs are written as
-    whole-module rectangles in one fill, because the widget's own drawing (a validated shape per
-    run, every coordinate formatted) costs ~25 ms a code, which a long appendix feels."""
+    """A URL as a QR code (`qr_modules`), the dark runs written as whole-module rectangles in one
+    fill: a shape per run, every coordinate formatted, costs more than the encoding."""
 
     border = 4  # modules of quiet zone, as ISO/IEC 18004 asks
 
     def __init__(self, url: str, size: float) -> None:
         super().__init__()
-        code = QrCodeWidget(url, barLevel="M").qr
-        code.make()
         self.url = url
-        self.modules: list[list[bool]] = [[bool(cell) for cell in row] for row in code.modules]
+        self.modules = qr_modules(url)
         self.width = self.height = size
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
@@ -782,18 +811,196 @@ class _QrCode(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
         runs = []
         for row, cells in enumerate(self.modules):
             y = count - 1 - row + self.border  # PDF y grows upwards, QR rows downwards
-            column = 0
-            for dark, run in groupby(cells):
-                length = len(list(run))
-                if dark:
-                    runs.append(f"{column + self.border} {y} {length} 1 re")
-                column += length
+            for run in _DARK_RUN.finditer(cells):
+                runs.append(f"{run.start() + self.border} {y} {run.end() - run.start()} 1 re")
         unit = self.width / (count + 2 * self.border)
         self.canv.saveState()
         self.canv.scale(unit, unit)
         self.canv.setFillColor(colors.black)
         self.canv.addLiteral("\n".join(runs) + "\nf")
         self.canv.restoreState()
+
+
+# --- QR codes -------------------------------------------------------------------------------
+#
+# segno encodes (ISO/IEC 18004: byte mode, level M, the smallest version that fits, Reed-Solomon
+# blocks, placement) with a fixed mask in ~1 ms. Choosing the mask as the standard asks means
+# scoring all eight masked symbols (7.8.3): segno's own scoring takes ~5 ms a code, reportlab's
+# encoder 10 to 25 ms in all. Here each masked symbol is one text of its rows and then its
+# columns ("0" light, "1" dark, lines apart by "2") held as a big integer, so that masking is one
+# XOR, and scored with a few whole-symbol bit operations and string searches (~0.5 ms for all
+# eight): the rules and arithmetic of segno's scoring, the same choice (the first lowest score),
+# so the symbol is the one `segno.make_qr(text, error="m", boost_error=False)` makes (the tests
+# check that, and decode what is drawn). segno 1.6 puts a 0x00 codeword between the terminator
+# and the pad codewords when the data ends on a byte boundary (segno issue #148): readers stop
+# at the terminator, so the code reads the same.
+
+_DARK_RUN = re.compile("1+")
+_AS_TEXT = bytes.maketrans(b"\x00\x01", b"01")
+_LIGHT, _DARK, _APART = b"012"
+_FINDER_LIKE = b"1011101"  # N3: 1:1:3:1:1, counted with 4 light modules on a side
+# Format information (ISO/IEC 18004 Table C.1) for level M and masks 0 to 7, BCH-coded, masked.
+_FORMAT_M = (0x5412, 0x5125, 0x5E7C, 0x5B4B, 0x45F9, 0x40CE, 0x4F97, 0x4AA0)
+_MASK_PATTERNS: tuple[Callable[[int, int], bool], ...] = (  # (row, column): flip? (7.8.2)
+    lambda i, j: (i + j) % 2 == 0,
+    lambda i, j: i % 2 == 0,
+    lambda i, j: j % 3 == 0,
+    lambda i, j: (i + j) % 3 == 0,
+    lambda i, j: (i // 2 + j // 3) % 2 == 0,
+    lambda i, j: (i * j) % 2 + (i * j) % 3 == 0,
+    lambda i, j: ((i * j) % 2 + (i * j) % 3) % 2 == 0,
+    lambda i, j: ((i + j) % 2 + (i * j) % 3) % 2 == 0,
+)
+
+
+def qr_modules(text: str) -> tuple[str, ...]:
+    """The QR code of `text` at error correction level M, one string per row of modules, "1"
+    for dark, without the quiet zone."""
+    code = segno.make_qr(text, error="m", boost_error=False, mask=0)
+    layout = _qr_layout(int(code.version))
+    size = layout.size
+    square = b"".join(bytes(row).translate(_AS_TEXT) for row in code.matrix)
+    lines = [square[i : i + size] for i in range(0, size * size, size)]
+    lines += [square[column::size] for column in range(size)]
+    symbol = int.from_bytes(b"2".join(lines))
+    # Scored as the standard has it: data unmasked then masked anew, format and version
+    # information light (they are written after the choice).
+    plain = (symbol & layout.scored) ^ layout.masks[0]
+    scores = [_penalty(plain ^ flips, layout) for flips in layout.masks]
+    best = scores.index(min(scores))
+    chosen = bytearray((symbol ^ layout.masks[0] ^ layout.masks[best]).to_bytes(layout.length))
+    for bit, at in layout.format_cells:
+        chosen[at] = _DARK if _FORMAT_M[best] >> bit & 1 else _LIGHT
+    return tuple(chosen[: layout.rows_length].decode("ascii").split("2"))
+
+
+@dataclass(frozen=True)
+class _QrLayout:
+    """What the symbols of one version share, over the text of rows and columns; as integers,
+    the text's first character is the highest byte (or bit)."""
+
+    size: int  # modules a side
+    length: int  # characters of the text
+    rows_length: int  # characters of its rows (and separators)
+    masks: tuple[int, ...]  # per pattern: byte 1 where it flips a module (data modules only)
+    scored: int  # AND: format and version information made light ("1" & "0" is "0")
+    pairs: int  # bits: the module and the one before it lie in one line
+    inner: int  # bits: rows and columns from the second on, in the rows (2x2 blocks end there)
+    format_cells: tuple[tuple[int, int], ...]  # (bit of the format word, character)
+
+
+@cache
+def _qr_layout(version: int) -> _QrLayout:
+    size = version * 4 + 17
+    stride = size + 1
+    length = 2 * size * stride - 1
+    function = [[False] * size for _ in range(size)]
+
+    def mark(rows: range, columns: range) -> None:
+        for row in rows:
+            for column in columns:
+                function[row][column] = True
+
+    end = size - 8
+    for top, left in ((0, 0), (0, end), (end, 0)):  # finder patterns and separators
+        mark(range(top, top + 8), range(left, left + 8))
+    mark(range(6, 7), range(size))  # timing patterns
+    mark(range(size), range(6, 7))
+    mark(range(8, 9), range(9))  # format information and the dark module
+    mark(range(9), range(8, 9))
+    mark(range(8, 9), range(end, size))
+    mark(range(end, size), range(8, 9))
+    if version >= 7:  # version information
+        mark(range(6), range(size - 11, end))
+        mark(range(size - 11, end), range(6))
+    centres = _alignment_centres(version)
+    for row in centres:
+        for column in centres:
+            if not (row < 9 and (column < 9 or column > end - 2) or column < 9 and row > end - 2):
+                mark(range(row - 2, row + 3), range(column - 2, column + 3))
+    # Both copies of the 15 format bits (7.9.1), stepping over the timing pattern; bit i (0 the
+    # lowest) at these modules. The dark module stays dark.
+    format_bits: dict[tuple[int, int], int] = {}
+    for i in range(8):
+        step = 1 if i >= 6 else 0
+        format_bits[(i + step, 8)] = i
+        format_bits[(8, i + step)] = 14 - i
+        format_bits[(8, size - 1 - i)] = i
+        format_bits[(size - 1 - i, 8)] = 14 - i
+    del format_bits[(end, 8)]
+    light = {*format_bits, (end, 8)}
+    if version >= 7:
+        light |= {
+            cell for i in range(6) for k in range(size - 11, end) for cell in ((i, k), (k, i))
+        }
+
+    def text(module: Callable[[int, int], int], apart: int) -> int:
+        lines = [bytes(module(row, column) for column in range(size)) for row in range(size)]
+        lines += [bytes(module(row, column) for row in range(size)) for column in range(size)]
+        return int.from_bytes(bytes([apart]).join(lines))
+
+    def positions(where: Callable[[int, int], bool]) -> int:
+        return int("".join("1" if where(*divmod(at, stride)) else "0" for at in range(length)), 2)
+
+    def flipped(flip: Callable[[int, int], bool]) -> int:
+        return text(lambda row, column: int(not function[row][column] and flip(row, column)), 0)
+
+    return _QrLayout(
+        size=size,
+        length=length,
+        rows_length=size * stride - 1,
+        masks=tuple(flipped(flip) for flip in _MASK_PATTERNS),
+        scored=text(lambda row, column: _LIGHT if (row, column) in light else _DARK, _APART),
+        pairs=positions(lambda line, column: 0 < column < size),
+        inner=positions(lambda line, column: 0 < line < size and 0 < column < size),
+        format_cells=tuple(
+            (bit, row * stride + column) for (row, column), bit in format_bits.items()
+        ),
+    )
+
+
+def _alignment_centres(version: int) -> list[int]:
+    """Row and column centres of the alignment patterns (ISO/IEC 18004 Annex E)."""
+    if version == 1:
+        return []
+    count = version // 7 + 2
+    step = 26 if version == 32 else (version * 4 + count * 2 + 1) // (count * 2 - 2) * 2
+    last = version * 4 + 10  # the size less 7
+    return [6, *(last - step * n for n in range(count - 2, -1, -1))]
+
+
+def _penalty(masked: int, layout: _QrLayout) -> int:
+    """N1 + N2 + N3 + N4 of ISO/IEC 18004 7.8.3.1 for one masked symbol, as segno counts them
+    (a 1:1:3:1:1 pattern at the edge of a line counts; the search goes on behind one counted)."""
+    size = layout.size
+    stride = size + 1
+    text = masked.to_bytes(layout.length)
+    bits = int(text.replace(b"2", b"0"), 2)
+    same = ~(bits ^ (bits >> 1)) & layout.pairs  # a module like the one before it in its line
+    # N1: a run of k >= 5 holds k - 4 windows of 5 equal modules and k - 5 of 6; its 3 + (k - 5)
+    # points are 3 per window of 5 less 2 per window of 6.
+    five = same & (same >> 1) & (same >> 2) & (same >> 3)
+    n1 = 3 * five.bit_count() - 2 * (five & (same >> 4)).bit_count()
+    # N2: 3 per 2x2 block of one colour, counted at its lower right module.
+    above = ~(bits ^ (bits >> stride))
+    n2 = 3 * (above & same & (same >> stride) & layout.inner).bit_count()
+    n3 = 0
+    at = text.find(_FINDER_LIKE)
+    while at != -1:
+        start = at - at % stride
+        after = at + 7
+        if (
+            at - start in (0, size - 7)
+            or b"1" not in text[max(at - 4, start) : at]
+            or b"1" not in text[after : min(after + 4, start + size)]
+        ):
+            n3 += 40
+        else:
+            after = at + 4
+        at = text.find(_FINDER_LIKE, after)
+    dark = bits.bit_count() // 2  # every module is in the text twice, in its row and column
+    n4 = 10 * int(abs(dark / size**2 * 100 - 50) / 5)
+    return n1 + n2 + n3 + n4
 
 
 def _decorate_page(sheet: _Sheet, canvas: Canvas, page: int, pages: int) -> None:
@@ -850,8 +1057,9 @@ def _pdf_date(invoice: Invoice) -> str:
 
 class _Canvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
     """A canvas that decorates each page only at `save`, when the page count is known, sets the
-    creation date, and attaches files in the document's EmbeddedFiles name tree (reportlab has
-    no API for attachments, but its PDF object model writes them)."""
+    creation date, attaches files in the document's EmbeddedFiles name tree (reportlab has
+    no API for attachments, but its PDF object model writes them), and compresses the page
+    contents with Flate alone."""
 
     def __init__(
         self,
@@ -877,7 +1085,18 @@ class _Canvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
             self.__dict__.update(state)
             self._decorate(self, number, len(pages))
             super().showPage()
+            _deflate_only(self._doc.Pages.pages[-1])
         super().save()
+
+
+def _deflate_only(page: Any) -> None:
+    """The page's content stream Flate-compressed, without the ASCII85 encoding reportlab puts
+    on top by default (`rl_config.useA85`, process-wide): that text form makes the stream a
+    quarter larger and, in pure Python, costs a tenth of the rendering. The PDF is binary
+    anyway (fonts, attachments). As reportlab's `PDFPage.check_format` builds it otherwise."""
+    stream = PDFStream(content=page.stream, filters=[PDFZCompress])
+    stream.__Comment__ = "page stream"
+    page.Contents = stream
 
 
 def _embed(doc: Any, files: Sequence[tuple[str, bytes, str]], created: str) -> None:

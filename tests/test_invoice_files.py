@@ -78,7 +78,7 @@ def test_the_pdf_carries_its_e_invoice_and_the_evidence_and_never_changes(api: A
     with api.services.reading() as cur:
         rows = cur.execute("SELECT kind, sha256 FROM invoice_files WHERE invoice_id = %s",
                            (invoice["id"],)).fetchall()
-    assert sorted(kind for kind, _ in rows) == ["pdf", "xml"]
+    assert sorted(kind for kind, _ in rows) == ["evidence", "pdf", "xml"]  # all at the first download
 
 
 def test_evidence_zip_and_xrechnung(api: Api) -> None:

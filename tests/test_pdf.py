@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
+import string
 import subprocess
 import sys
+import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,16 +20,20 @@ from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import pytest
 import reportlab
+import segno
 from pypdf import PdfReader
-from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.barcode.qrencoder import QRErrorCorrectLevel, QRRSBlock, QRUtil
 from reportlab.pdfbase.ttfonts import TTFontFile
+from reportlab.platypus import Paragraph
 
+from invoices import pdf as pdf_module
 from invoices.document import Address, Evidence, Invoice, Line, vat_breakdown
-from invoices.pdf import attachments, render
+from invoices.pdf import attachments, qr_modules, render
 from tests.invoice_samples import (
     FLEET,
     KEY,
@@ -285,8 +293,9 @@ def test_an_uncalibrated_meter_and_missing_evidence_are_said_plainly() -> None:
 
 
 def test_each_qr_code_encodes_its_transparency_url() -> None:
-    """The QR modules drawn on the appendix page are exactly those reportlab's encoder makes for
-    each session's URL (scanners read what is drawn)."""
+    """The QR modules drawn on the appendix page are exactly those segno makes for each
+    session's URL, and read back by the standard they give the URL (scanners read what is
+    drawn)."""
     reader = PdfReader(BytesIO(pdf("german")))
     content = reader.pages[1].get_contents()
     assert content is not None
@@ -296,24 +305,230 @@ def test_each_qr_code_encodes_its_transparency_url() -> None:
         {(int(x), int(y), int(n)) for x, y, n in re.findall(r"(\d+) (\d+) (\d+) 1 re", block)}
         for block in blocks
     ]
-    expected = []
-    for item in sample_invoice().lines:
-        code = QrCodeWidget(item.evidence.url, barLevel="M").qr
-        code.make()
-        count = len(code.modules)
-        runs = set()
-        for row, cells in enumerate(code.modules):
-            column = 0
-            while column < count:
-                if cells[column]:
-                    start = column
-                    while column < count and cells[column]:
-                        column += 1
-                    runs.add((start + QUIET_ZONE, count - 1 - row + QUIET_ZONE, column - start))
-                else:
-                    column += 1
-        expected.append(runs)
-    assert drawn == expected
+    codes = {item.evidence.url: segno_code(item.evidence.url) for item in sample_invoice().lines}
+    assert drawn == [dark_runs(matrix_rows(code)) for code in codes.values()]
+    for (url, code), runs in zip(codes.items(), drawn, strict=True):
+        assert read_qr(rows_of(runs)) == (url.encode(), "M", code.mask)
+
+
+def test_qr_codes_are_the_ones_segno_makes_with_the_mask_the_standard_chooses() -> None:
+    """Our mask scoring (fast, on whole symbols) picks what segno's full evaluation picks, on
+    every version and mask; every symbol reads back to its text."""
+    rng = random.Random(18004)
+    alphabet = string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%äöüß€"
+    texts = [
+        f"https://ladebuch.example/v1/sessions/{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+        "/transparency.xml"
+        for _ in range(40)
+    ]
+    # A lower-case letter each: byte mode, as URLs are (segno picks the mode by the content).
+    texts += ["u" + "".join(rng.choices(alphabet, k=rng.randint(0, 300))) for _ in range(80)]
+    texts += ["x" * 1600]  # version 33: six alignment patterns a side
+    masks, versions = set(), set()
+    for text in texts:
+        code = segno_code(text)
+        rows = qr_modules(text)
+        assert rows == matrix_rows(code), text
+        assert code.mode == "byte"
+        assert read_qr(list(rows)) == (qr_bytes(text), "M", code.mask)
+        masks.add(code.mask)
+        versions.add(code.version)
+    assert masks == set(range(8))
+    assert {1, 6, 7, 10, 33} <= versions  # small, the URLs', version information, 16-bit counts
+
+
+def test_plain_text_paragraphs_are_what_parsing_gives() -> None:
+    """Plain texts skip reportlab's markup parser: the fragments must be the parser's."""
+    for text in [
+        "Vorgangs-ID",
+        "02.11.2026 18:00:00 (UTC+01:00)",
+        "Müller & Söhne <Garage>",
+        "  two  spaces ",
+        "Energie 11,525 kWh × 0,39 €/kWh",
+        "a\nb",
+        "x",
+    ]:
+        for style in (pdf_module._SMALL, pdf_module._SMALL_BOLD, pdf_module._TITLE):
+            ours = pdf_module._p(text, style)
+            parsed = Paragraph(escape(text), style)
+            assert [vars(f) for f in ours.frags] == [vars(f) for f in parsed.frags], text
+            for width in (40.0, 300.0, 40.0):
+                assert ours.wrap(width, 100) == parsed.wrap(width, 100)
+
+
+def qr_bytes(text: str) -> bytes:
+    """A text as byte mode holds it: ISO/IEC 8859-1, QR's default, else UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def segno_code(text: str) -> segno.QRCode:
+    """segno's QR code of the text, mask chosen by its own full evaluation."""
+    return segno.make_qr(text, error="m", boost_error=False)
+
+
+def matrix_rows(code: segno.QRCode) -> tuple[str, ...]:
+    return tuple("".join("1" if module else "0" for module in row) for row in code.matrix)
+
+
+def dark_runs(rows: Sequence[str]) -> set[tuple[int, int, int]]:
+    """(x, y, length) of each horizontal run of dark modules as drawn: quiet zone around, PDF
+    y upwards."""
+    count = len(rows)
+    return {
+        (run.start() + QUIET_ZONE, count - 1 - row + QUIET_ZONE, run.end() - run.start())
+        for row, line in enumerate(rows)
+        for run in re.finditer("1+", line)
+    }
+
+
+def rows_of(runs: set[tuple[int, int, int]]) -> list[str]:
+    top = max(y for _, y, _ in runs)  # the top finder pattern's first row
+    count = top - QUIET_ZONE + 1
+    rows = [["0"] * count for _ in range(count)]
+    for x, y, length in runs:
+        for column in range(x - QUIET_ZONE, x - QUIET_ZONE + length):
+            rows[count - 1 - (y - QUIET_ZONE)][column] = "1"
+    return ["".join(row) for row in rows]
+
+
+def read_qr(rows: list[str]) -> tuple[bytes, str, int]:
+    """A QR code symbol read back as ISO/IEC 18004 has it (format information, unmasking,
+    codeword placement, Reed-Solomon blocks from reportlab's tables, byte mode): (the bytes,
+    error correction level, mask). Asserts what a decoder checks on the way."""
+    size = len(rows)
+    version = (size - 17) // 4
+
+    def dark(row: int, column: int) -> bool:
+        return rows[row][column] == "1"
+
+    # Format information: 15 bits, twice (7.9.1), BCH(15,5)-coded and XORed with 101010000010010.
+    first = [(row, 8) for row in (0, 1, 2, 3, 4, 5, 7, 8)] + [(8, c) for c in (7, 5, 4, 3, 2, 1, 0)]
+    second = [(8, size - 1 - i) for i in range(8)] + [(size - 7 + i, 8) for i in range(7)]
+    word = sum(dark(*cell) << bit for bit, cell in enumerate(first))
+    assert word == sum(dark(*cell) << bit for bit, cell in enumerate(second))
+    assert dark(size - 8, 8)  # the dark module
+    plain = word ^ 0b101010000010010
+    remainder = plain >> 10 << 10
+    for shift in range(4, -1, -1):
+        if remainder >> (shift + 10) & 1:
+            remainder ^= 0b10100110111 << shift
+    assert remainder == plain & 0x3FF
+    level, mask = {0: "M", 1: "L", 2: "H", 3: "Q"}[plain >> 13], plain >> 10 & 7
+
+    # Function patterns: finders with separators, timing, format and version areas, alignment.
+    function = [[False] * size for _ in range(size)]
+    for row in range(size):
+        for column in range(size):
+            corner = (row < 9 and (column < 9 or column >= size - 8)) or (
+                row >= size - 8 and column < 9
+            )
+            version_area = version >= 7 and (
+                (row < 6 and size - 11 <= column < size - 8)
+                or (column < 6 and size - 11 <= row < size - 8)
+            )
+            function[row][column] = corner or row == 6 or column == 6 or version_area
+    centres = QRUtil.getPatternPosition(version)
+    for row in centres:
+        for column in centres:
+            in_corner = (row < 9 and (column < 9 or column >= size - 9)) or (
+                row >= size - 9 and column < 9
+            )
+            if not in_corner:
+                for r in range(row - 2, row + 3):
+                    for c in range(column - 2, column + 3):
+                        function[r][c] = True
+    flips = [
+        lambda i, j: (i + j) % 2 == 0,
+        lambda i, j: i % 2 == 0,
+        lambda i, j: j % 3 == 0,
+        lambda i, j: (i + j) % 3 == 0,
+        lambda i, j: (i // 2 + j // 3) % 2 == 0,
+        lambda i, j: (i * j) % 2 + (i * j) % 3 == 0,
+        lambda i, j: ((i * j) % 2 + (i * j) % 3) % 2 == 0,
+        lambda i, j: ((i + j) % 2 + (i * j) % 3) % 2 == 0,
+    ][mask]
+
+    # The bits in placement order (7.7.3): two-module columns from the right, up and down.
+    bits = []
+    columns, right = [], size - 1
+    while right >= 1:
+        right = 5 if right == 6 else right
+        columns.append(right)
+        right -= 2
+    for number, right in enumerate(columns):
+        upwards = number % 2 == 0
+        for step in range(size):
+            row = size - 1 - step if upwards else step
+            for column in (right, right - 1):
+                if not function[row][column]:
+                    bits.append(int(dark(row, column) != flips(row, column)))
+    codewords = [int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits) - 7, 8)]
+
+    # Blocks, interleaved: data codewords first, then error correction; each block checked.
+    blocks = QRRSBlock.getRSBlocks(version, getattr(QRErrorCorrectLevel, level))
+    data: list[list[int]] = [[] for _ in blocks]
+    ecc: list[list[int]] = [[] for _ in blocks]
+    source = iter(codewords)
+    for i in range(max(block.dataCount for block in blocks)):
+        for n, block in enumerate(blocks):
+            if i < block.dataCount:
+                data[n].append(next(source))
+    for i in range(max(block.totalCount - block.dataCount for block in blocks)):
+        for n, block in enumerate(blocks):
+            if i < block.totalCount - block.dataCount:
+                ecc[n].append(next(source))
+    for n, block in enumerate(blocks):
+        assert reed_solomon(data[n], block.totalCount - block.dataCount) == ecc[n]
+
+    stream = "".join(f"{byte:08b}" for block in data for byte in block)
+    assert stream[:4] == "0100"  # byte mode
+    width = 8 if version < 10 else 16
+    count = int(stream[4 : 4 + width], 2)
+    start = 4 + width
+    text = bytes(int(stream[start + 8 * i : start + 8 * i + 8], 2) for i in range(count))
+    assert stream[start + 8 * count : start + 8 * count + 4] in ("0000", "000", "00", "0", "")
+    return text, level, mask
+
+
+@cache
+def galois_field() -> tuple[list[int], list[int]]:
+    """Powers of 2 (twice round, so sums of logarithms need no modulo) and logarithms."""
+    exp = [1] * 512
+    for i in range(1, 255):
+        exp[i] = exp[i - 1] * 2 ^ (0x11D if exp[i - 1] & 0x80 else 0)
+    for i in range(255, 512):
+        exp[i] = exp[i - 255]
+    log = [0] * 256
+    for i in range(255):
+        log[exp[i]] = i
+    return exp, log
+
+
+def reed_solomon(data: list[int], degree: int) -> list[int]:
+    """The error correction codewords of a block: the remainder of data(x) * x^degree by the
+    generator with roots 2^0 .. 2^(degree-1), in GF(256) modulo x^8 + x^4 + x^3 + x^2 + 1."""
+    exp, log = galois_field()
+
+    def multiply(a: int, b: int) -> int:
+        return 0 if a == 0 or b == 0 else exp[log[a] + log[b]]
+
+    generator = [1]
+    for i in range(degree):
+        generator = [
+            (generator[k] if k < len(generator) else 0)
+            ^ (multiply(generator[k - 1], exp[i]) if k > 0 else 0)
+            for k in range(len(generator) + 1)
+        ]
+    remainder = list(data) + [0] * degree
+    for i in range(len(data)):
+        factor = remainder[i]
+        if factor:
+            for k, coefficient in enumerate(generator):
+                remainder[i + k] ^= multiply(coefficient, factor)
+    return remainder[len(data) :]
 
 
 def test_transparency_files_are_attached() -> None:
