@@ -143,10 +143,15 @@ def priced_sessions_csv(
             if len(page) < 1000:
                 break
             before = page[-1]["first_position"]
-        numbers = dict(cur.execute(
-            "SELECT s.session_id, i.number FROM rm_invoice_sessions s JOIN rm_invoices i "
-            "ON i.invoice_id = s.invoice_id WHERE i.kind = 'invoice' AND i.state = 'issued'"
-        ).fetchall())
+        numbers: dict[str, str] = {}
+        ids = [str(row["session_id"]) for row in rows]
+        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+            numbers.update(cur.execute(
+                "SELECT s.session_id, i.number FROM rm_invoice_sessions s JOIN rm_invoices i "
+                "ON i.invoice_id = s.invoice_id WHERE i.kind = 'invoice' AND i.state = 'issued' "
+                f"AND s.session_id IN ({', '.join(['%s'] * len(chunk))})",  # noqa: S608
+                chunk,
+            ).fetchall())
     rows.reverse()  # oldest first
     for row in rows:
         row["invoice_number"] = numbers.get(str(row["session_id"]))
