@@ -29,7 +29,8 @@ def apply(view: View, cur: Cursor, notifications: list[tuple[int, Any]]) -> None
         name = type(event).__qualname__
         key = str(event.originator_id)
         if name == "Issuer.Registered":
-            document = {f: getattr(event, f, "") for f in ISSUER_FIELDS}  # phone: by Updated
+            # The phone came later and is set by Updated; Registered holds every other field.
+            document = {f: getattr(event, f) for f in ISSUER_FIELDS if f != "phone"} | {"phone": ""}
             cur.execute(
                 "INSERT INTO rm_issuers (issuer_id, code, name, small_business, time_zone, document, "
                 "position) VALUES (%s, %s, %s, %s, %s, %s, %s)",

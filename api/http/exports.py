@@ -31,7 +31,6 @@ from api.http.security import BooksReader, read_fresh, services
 from api.services import Services
 from invoices import exports, issuing
 from invoices.document import Invoice as Document
-from invoices.pricer import gather
 from ledger.errors import Conflict
 from ledger.invoicing import Invoice, SessionClaim
 from ledger.invoicing import Issuer as IssuerAggregate
@@ -183,33 +182,32 @@ def session_cdr(request: Request, session_id: UUID, body: CdrIn, _: BooksReader)
     the session is on (a re-issued invoice gives a new CDR id), else from its price record.
     What the ledger does not hold about the location comes in the body."""
     svc = services(request)
+    record = svc.ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
+    outcome = None if record is None else record.outcome
+    if outcome is None or outcome.get("status") != PRICED:
+        raise Problem("not-found", f"session {session_id} is not priced")
+    token = outcome.get("id_token")
+    if not token:
+        raise Problem("conflict", f"session {session_id} has no id token: a CDR needs cdr_token.uid")
     claim = svc.registry.get_or_none(SessionClaim, SessionClaim.create_id(str(session_id)))
-    document = None
-    if claim is not None and claim.invoice is not None:
-        invoice = svc.registry.get_or_none(Invoice, UUID(str(claim.invoice)))
-        if invoice is not None and invoice.document is not None:
-            document = Document.from_json(invoice.document)
-    if document is not None:
+    invoice = None if claim is None or claim.invoice is None else svc.registry.get_or_none(
+        Invoice, UUID(str(claim.invoice)))
+    document, currency = None, None  # an invoice gives its own currency
+    if invoice is not None and invoice.document is not None:
+        document = Document.from_json(invoice.document)
         line = next(line for line in document.lines if line.session_id == str(session_id))
-        currency = document.currency
     else:
-        record = svc.ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
-        if record is None or record.outcome is None or record.outcome.get("status") != PRICED:
-            raise Problem("not-found", f"session {session_id} is not priced")
         try:
             line, currency = issuing.line_of(svc.ledger, session_id, small_business=False,
                                              language="en", base_url=str(request.base_url))
         except Conflict as exc:
             raise Problem("conflict", str(exc)) from None
-    token = gather(svc.ledger, session_id).id_token
-    if token is None:
-        raise Problem("conflict", f"session {session_id} has no id token: a CDR needs cdr_token.uid")
     try:
         cdr = exports.ocpi_cdr(
             line, document, country_code=body.country_code, party_id=body.party_id,
             location=body.location, token_uid=token, token_type=body.token_type,
             contract_id=body.contract_id, emsp=body.emsp, auth_method=body.auth_method,
-            last_updated=datetime.now(UTC), currency=None if document is not None else currency,
+            last_updated=datetime.now(UTC), currency=currency,
         )
     except exports.ExportError as exc:
         raise Problem("invalid-value", str(exc)) from None
