@@ -772,8 +772,16 @@ JSON_PAYLOADS = st.dictionaries(
     ),
     rest=st.lists(st.sampled_from(BOUNDARY_TOKENS), max_size=10).map(b"".join),
 )
+@example(payload=b'{"TT":"a|b"}', rest=b'|{"SD":"00"}')  # a bar inside a string: careful path
+@example(payload=b'{"RV":1e-9999999999999999999}', rest=b"|{}")  # orjson reads 0.0; Decimal not
+@example(payload=b'{"RV":1e-999999999999999999}', rest=b"|{}")  # 18 digits: both read it
+@example(payload=b'{"RV":1e-0000000000000000000001}', rest=b"|{}")
+@example(payload=b'{"ID":"\\ud800"}', rest=b"|{}")  # a lone surrogate: only json reads it
+@example(payload=b'{"RV":123456789012345678901234567890}', rest=b"|{}")
+@example(payload=b'{"a":1} ', rest=b"|{}")  # blank before the bar: split refuses it
 def test_parse_ends_the_payload_where_split_does(payload: bytes, rest: bytes) -> None:
-    # split walks the bytes; parse lets the JSON scanner find the end when the payload is JSON.
+    # split walks the bytes; parse lets a JSON parser find the end when the payload is JSON, and
+    # reads the payload's numbers as Decimal only when asked: that read must then succeed.
     data = b"OCMF|" + payload + rest
     try:
         payload_bytes, _ = ocmf.split(data)
@@ -782,10 +790,17 @@ def test_parse_ends_the_payload_where_split_does(payload: bytes, rest: bytes) ->
             ocmf.parse(data)
         return
     try:
+        expected = ocmf._json_object(payload_bytes, "payload")
+    except ocmf.OcmfError as error:
+        with pytest.raises(ocmf.OcmfError, match=re.escape(str(error))):
+            ocmf.parse(data)
+        return
+    try:
         parsed = ocmf.parse(data)
     except ocmf.OcmfError:
-        return  # a payload or signature section that is not JSON: the verdict tests cover it
+        return  # a signature section that is not JSON: the verdict tests cover it
     assert parsed.payload_bytes == payload_bytes
+    assert parsed.payload == expected
 
 
 NESTING_PLACES: dict[str, Callable[[str], str]] = {

@@ -23,7 +23,7 @@ import ecdsa.ellipticcurve
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 
 class NotAPoint(ValueError):
@@ -65,7 +65,9 @@ CURVES: dict[str, Curve] = {
 # The Transparenzsoftware also accepts the "P" spelling of the brainpool curves.
 ALIASES = {"brainpoolp256r1": "brainpool256r1", "brainpoolp384r1": "brainpool384r1"}
 
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+# Every OCMF method and Alfen sign SHA-256 of the message. The caller hashes once, for the record's
+# id and for every key it tries, and the verifiers take that digest.
+_ECDSA_SHA256 = ec.ECDSA(Prehashed(hashes.SHA256()))
 
 
 def curve_named(name: str) -> Curve | None:
@@ -74,7 +76,9 @@ def curve_named(name: str) -> Curve | None:
 
 
 class Verifier(Protocol):
-    def __call__(self, signature_der: bytes, message: bytes) -> bool: ...
+    def __call__(self, signature_der: bytes, digest: bytes) -> bool:
+        """Whether the signature holds over the message whose SHA-256 digest this is."""
+        ...
 
 
 def verifier(curve: Curve, point: bytes) -> Verifier:
@@ -93,9 +97,9 @@ def _verifier(curve_name: str, point: bytes) -> Verifier:
         raise NotAPoint(f"the key is not a point on {curve.name}") from error
     verify = key.verify
 
-    def check(signature_der: bytes, message: bytes) -> bool:
+    def check(signature_der: bytes, digest: bytes) -> bool:
         try:
-            verify(signature_der, message, _ECDSA_SHA256)
+            verify(signature_der, digest, _ECDSA_SHA256)
             return True
         except (InvalidSignature, ValueError):
             pass
@@ -104,7 +108,7 @@ def _verifier(curve_name: str, point: bytes) -> Verifier:
         if lenient is None or lenient == signature_der:
             return False
         try:
-            verify(lenient, message, _ECDSA_SHA256)
+            verify(lenient, digest, _ECDSA_SHA256)
             return True
         except (InvalidSignature, ValueError):
             return False
@@ -125,7 +129,7 @@ def _ecdsa_verifier(point: bytes) -> Verifier:
     key = ecdsa.VerifyingKey.from_public_point(public, curve=SECP192K1, hashfunc=hashlib.sha256)
     key.precompute(lazy=True)
 
-    def check(signature_der: bytes, message: bytes) -> bool:
+    def check(signature_der: bytes, digest: bytes) -> bool:
         pair = read_der_integers(signature_der)
         if pair is None:
             return False
@@ -134,10 +138,9 @@ def _ecdsa_verifier(point: bytes) -> Verifier:
             return False
         try:
             return bool(
-                key.verify(
+                key.verify_digest(
                     (r, s),
-                    message,
-                    hashfunc=hashlib.sha256,
+                    digest,
                     sigdecode=lambda sig, order: sig,
                     allow_truncate=True,
                 )
