@@ -30,6 +30,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import Conflict, InvalidValue
 from ledger.ids import _id
+from ledger.tariffs import check_time_zone
 
 DRAFT, DISCARDED, ISSUED, CANCELLED = "draft", "discarded", "issued", "cancelled"
 INVOICE, CANCELLATION = "invoice", "cancellation"
@@ -125,6 +126,8 @@ def _check_issuer(fields: dict[str, Any]) -> None:
         unknown = set(address) - set(ISSUER_ADDRESS)
         if unknown:
             raise InvalidValue(f"address has no field {sorted(unknown)[0]!r}")
+    if "time_zone" in fields:
+        check_time_zone(fields["time_zone"])  # invoice periods are months in it
     if fields.get("phone") and not re.match(r"^\+?[0-9][0-9 ()/-]{3,29}$", fields["phone"]):
         raise InvalidValue("phone: digits, spaces and + ( ) / -, e.g. +49 30 1234567")
     if fields.get("iban") and not _IBAN.match(fields["iban"].replace(" ", "")):

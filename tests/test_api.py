@@ -196,6 +196,10 @@ def test_lists_page_with_cursors_and_filter_by_time_charge_point_and_customer(ap
             422, "bad-time-range")
     problem(api.get("/v1/sessions", admin, limit=0), 422, "validation-error")
     problem(api.get("/v1/sessions", admin, limit=501), 422, "validation-error")
+    # Valid ISO 8601, but before year 1 or after 9999 in UTC (schemathesis found the first).
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        problem(api.get("/v1/priced-sessions", admin, to=edge), 422, "validation-error")
+        problem(api.get("/v1/sessions", admin, **{"from": edge}), 422, "validation-error")
 
 
 def test_bad_input_gets_problems_never_500(api: Api) -> None:
