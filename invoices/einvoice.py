@@ -53,7 +53,7 @@ from __future__ import annotations
 import io
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -486,15 +486,18 @@ def embed(
     pdf: bytes,
     xml: bytes,
     *,
-    attachments: dict[str, bytes] | None = None,
+    attachments: Mapping[str, bytes | tuple[bytes, str]] | None = None,
     issue_date: date,
     lang: str,
 ) -> bytes:
     """The ZUGFeRD/Factur-X PDF/A-3: `pdf` with `xml` embedded as factur-x.xml (level EN 16931,
-    relationship Data) and `attachments` (name -> bytes, relationship Supplement).
+    relationship Data) and `attachments` (name -> bytes or (bytes, description), relationship
+    Supplement).
 
     Files the PDF already embeds (the renderer's transparency-<session>.xml) are kept, once
-    each; an attachment of the same name replaces the embedded one. The same input gives the
+    each; an attachment of the same name replaces the embedded one. Reading and rewriting them
+    costs a tenth of the rendering: a PDF rendered without them (`pdf.render(...,
+    attach=False)`) and given them here is the cheaper way. The same input gives the
     same bytes: all dates factur-x writes are midnight UTC of `issue_date`, and the document
     keeps the input's /ID. (A different factur-x version writes its own version into the
     metadata, so the bytes are stable per installed version.)
@@ -507,7 +510,7 @@ def embed(
         # factur-x replaces the document's list of embedded files with its own: hand it the
         # earlier ones too, and drop them from the input so each file is in the PDF once.
         pdf = _without_embedded_files(pdf)
-    files_ = {**embedded, **(attachments or {})}
+    files_: dict[str, bytes | tuple[bytes, str]] = {**embedded, **(attachments or {})}
     files_.pop(FACTURX_XML, None)  # the given XML replaces an earlier one
     moment = datetime.combine(issue_date, time(0), UTC)
     # Not generate_from_binary: it writes the result into the file it read the input from,
@@ -524,12 +527,14 @@ def embed(
             pdf_metadata=_pdf_metadata(xml, lang),
             lang=lang,
             output_pdf_file=str(output),
-            attachments={
-                name: {"filedata": data, "afrelationship": "supplement"}
-                for name, data in sorted(files_.items())
-            },
+            attachments={name: _attachment(value) for name, value in sorted(files_.items())},
         )
         return output.read_bytes()
+
+
+def _attachment(value: bytes | tuple[bytes, str]) -> dict[str, Any]:
+    content, description = (value, "") if isinstance(value, bytes) else value
+    return {"filedata": content, "description": description, "afrelationship": "supplement"}
 
 
 def _embedded_files(pdf: bytes) -> dict[str, bytes]:

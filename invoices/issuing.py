@@ -35,7 +35,7 @@ from invoices.document import (
     vat_breakdown,
 )
 from invoices.document import Invoice as Document
-from ledger.application import Ledger, Registry
+from ledger.application import Ledger, Registry, transparency_of
 from ledger.errors import Conflict, InvalidValue, NotFound
 from ledger.invoicing import DEFAULT_RANGE, DRAFT, Invoice, NumberRange, SessionClaim
 from ledger.invoicing import Issuer as IssuerAggregate
@@ -150,13 +150,16 @@ def issue(
     registry: Registry, ledger: Ledger, invoice_id: UUID, *, issue_date: date, at: datetime,
     by: str, base_url: str = "", range_name: str = DEFAULT_RANGE,
 ) -> Invoice:
-    """Freeze the draft's document, give it the next number and claim its sessions."""
+    """Freeze the draft's document, give it the next number and claim its sessions.
+
+    What gets printed is read once; a retry (another process took the number, or claimed a
+    session, first) reads again only the draft, the claims and the number range."""
+    draft = _draft(registry, invoice_id)
+    issuer, customer, lines, currency = _contents(registry, ledger, draft, base_url)
+    first = [draft]
 
     def attempt() -> Invoice:
-        invoice = _invoice(registry, invoice_id)
-        if invoice.state != DRAFT:
-            raise Conflict(f"this invoice is {invoice.state}" + (f" as {invoice.number}" if invoice.number else ""))
-        issuer, customer, lines, currency = _contents(registry, ledger, invoice, base_url)
+        invoice = first.pop() if first else _draft(registry, invoice_id)
         claims = []
         for line in lines:
             claim = registry.get_or_none(SessionClaim, SessionClaim.create_id(line.session_id)) or SessionClaim(session_id=line.session_id)
@@ -171,6 +174,13 @@ def issue(
         return invoice
 
     return _retrying(attempt)
+
+
+def _draft(registry: Registry, invoice_id: UUID) -> Invoice:
+    invoice = _invoice(registry, invoice_id)
+    if invoice.state != DRAFT:
+        raise Conflict(f"this invoice is {invoice.state}" + (f" as {invoice.number}" if invoice.number else ""))
+    return invoice
 
 
 def preview(
@@ -326,8 +336,9 @@ def line_of(
     if outcome is None or outcome.get("status") != PRICED:
         reason = "it has no price" if outcome is None else f"it is not priced: {outcome.get('reason')}"
         raise Conflict(f"session {session_id} cannot be invoiced: {reason}")
-    session = ledger.get_or_none(ChargingSession, session_id)
-    assert session is not None
+    found = ledger.session_with_events(session_id)
+    assert found is not None
+    session, events = found
     components = []
     rates = set()
     for c in outcome["components"]:
@@ -349,7 +360,7 @@ def line_of(
         meter=_serial(outcome.get("meter")), energy_kwh=energy, components=tuple(components),
         net=cents(Decimal(outcome["total_cost"]["excl_vat"])),
         vat_rate=None if rate is None or small_business else Decimal(rate),
-        evidence=_evidence(ledger, session, outcome, language, base_url),
+        evidence=_evidence(session, events, outcome, language, base_url),
     )
     return line, str(outcome["currency"])
 
@@ -370,7 +381,9 @@ def _utc(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def _evidence(ledger: Ledger, session: ChargingSession, outcome: dict[str, Any], language: str, base_url: str) -> Evidence:
+def _evidence(
+    session: ChargingSession, events: Sequence[Any], outcome: dict[str, Any], language: str, base_url: str
+) -> Evidence:
     assessment = session.assessment or {}
     records = session.records
     begin = records.get(assessment.get("begin_record") or "")
@@ -395,7 +408,7 @@ def _evidence(ledger: Ledger, session: ChargingSession, outcome: dict[str, Any],
         end_signed=None if end is None else end.get("signed_data"),
         public_key=None if end is None else key_hex(end),
         url=f"{base_url.rstrip('/')}/v1/sessions/{session.id}/transparency.xml",
-        transparency_xml=ledger.transparency_file(session.id),
+        transparency_xml=transparency_of(session, events),
     )
 
 

@@ -3,10 +3,10 @@
 The PDF shows what §14 (4) UStG asks of an invoice (both parties, the issuer's tax number or
 VAT id, number, dates, the supply per charging session, net and VAT per rate, or the §19 note),
 a bar chart of the energy per day, and an appendix with each session's Eichrecht evidence: the
-verdict, the signed readings, the meter's public key, a QR code (encoded by segno) to the
+verdict, the signed readings, the meter's public key, a QR code (`invoices.qr`) to the
 transparency file and how to check it with the S.A.F.E. Transparenzsoftware. Each session's
-transparency XML is attached inside the PDF (`attachments`); the e-invoice XML is added later
-by the Factur-X step.
+transparency XML is attached inside the PDF (`attachments`), or, for the Factur-X PDF, added
+with the e-invoice XML in the Factur-X step.
 
 Rendering is a pure function of the snapshot: the same `Invoice` gives the same bytes (reportlab's
 invariant mode, metadata from the invoice, embedded TrueType fonts), today and in eight years.
@@ -29,7 +29,6 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import reportlab
-import segno
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -63,6 +62,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from invoices import qr
 from invoices.document import CANCELLATION, INVOICE, Invoice, Line, Party, cents
 
 CREATOR = "Ladebuch"
@@ -262,8 +262,10 @@ _MONO = ParagraphStyle(
 )
 
 
-def render(invoice: Invoice) -> bytes:
-    """The invoice as a PDF; the same snapshot always gives the same bytes."""
+def render(invoice: Invoice, *, attach: bool = True) -> bytes:
+    """The invoice as a PDF; the same snapshot always gives the same bytes. With `attach`, each
+    session's transparency file is attached (`attachments`); without, whoever adds the
+    e-invoice attaches them in the same step (`files.invoice_pdf`)."""
     _register_fonts()
     sheet = _Sheet.of(invoice)
     buffer = BytesIO()
@@ -296,10 +298,11 @@ def render(invoice: Invoice) -> bytes:
         id="body",
     )
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
-    files = [
-        (name, content, sheet.t["attachment"].format(session=session))
-        for name, (session, content) in _attachments(invoice).items()
-    ]
+    files = (
+        [(name, content, description) for name, (content, description) in described.items()]
+        if attach and (described := described_attachments(invoice))
+        else []
+    )
     canvasmaker = partial(
         _Canvas, decorate=partial(_decorate_page, sheet), created=_pdf_date(invoice), files=files
     )
@@ -308,11 +311,17 @@ def render(invoice: Invoice) -> bytes:
 
 
 def attachments(invoice: Invoice) -> dict[str, bytes]:
-    """The files `render` attaches (name -> content): each session's transparency XML.
-
-    Whoever rewrites the PDF's attachments later (the Factur-X step replaces the document's
-    EmbeddedFiles tree) must attach these again."""
+    """The files `render` attaches (name -> content): each session's transparency XML."""
     return {name: content for name, (_, content) in _attachments(invoice).items()}
+
+
+def described_attachments(invoice: Invoice) -> dict[str, tuple[bytes, str]]:
+    """The files `render` attaches, name -> (content, description in the invoice's language)."""
+    text = _Sheet.of(invoice).t["attachment"]
+    return {
+        name: (content, text.format(session=session))
+        for name, (session, content) in _attachments(invoice).items()
+    }
 
 
 def _attachments(invoice: Invoice) -> dict[str, tuple[str, bytes]]:
@@ -823,17 +832,15 @@ class _QrCode(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
 
 # --- QR codes -------------------------------------------------------------------------------
 #
-# segno encodes (ISO/IEC 18004: byte mode, level M, the smallest version that fits, Reed-Solomon
-# blocks, placement) with a fixed mask in ~1 ms. Choosing the mask as the standard asks means
+# `invoices.qr` encodes (ISO/IEC 18004: byte mode, level M, the smallest version that fits, Reed-
+# Solomon blocks, placement) with mask 0 in ~0.04 ms. Choosing the mask as the standard asks means
 # scoring all eight masked symbols (7.8.3): segno's own scoring takes ~5 ms a code, reportlab's
 # encoder 10 to 25 ms in all. Here each masked symbol is one text of its rows and then its
 # columns ("0" light, "1" dark, lines apart by "2") held as a big integer, so that masking is one
 # XOR, and scored with a few whole-symbol bit operations and string searches (~0.5 ms for all
-# eight): the rules and arithmetic of segno's scoring, the same choice (the first lowest score),
-# so the symbol is the one `segno.make_qr(text, error="m", boost_error=False)` makes (the tests
-# check that, and decode what is drawn). segno 1.6 puts a 0x00 codeword between the terminator
-# and the pad codewords when the data ends on a byte boundary (segno issue #148): readers stop
-# at the terminator, so the code reads the same.
+# eight): the rules and arithmetic of segno's scoring, the same choice (the first lowest score).
+# The tests check the symbols against segno's (its padding aside, see invoices/qr.py) and decode
+# what is drawn.
 
 _DARK_RUN = re.compile("1+")
 _AS_TEXT = bytes.maketrans(b"\x00\x01", b"01")
@@ -856,10 +863,10 @@ _MASK_PATTERNS: tuple[Callable[[int, int], bool], ...] = (  # (row, column): fli
 def qr_modules(text: str) -> tuple[str, ...]:
     """The QR code of `text` at error correction level M, one string per row of modules, "1"
     for dark, without the quiet zone."""
-    code = segno.make_qr(text, error="m", boost_error=False, mask=0)
-    layout = _qr_layout(int(code.version))
+    version, modules = qr.data_matrix(text)
+    layout = _qr_layout(version)
     size = layout.size
-    square = b"".join(bytes(row).translate(_AS_TEXT) for row in code.matrix)
+    square = modules.translate(_AS_TEXT)
     lines = [square[i : i + size] for i in range(0, size * size, size)]
     lines += [square[column::size] for column in range(size)]
     symbol = int.from_bytes(b"2".join(lines))

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
 
@@ -88,6 +88,17 @@ class _Base(Application[UUID]):
 
 def _topic(cls: type[Any]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def transparency_of(session: ChargingSession, events: Sequence[Any]) -> bytes | None:
+    """The session's Transparenzsoftware file (`Ledger.transparency_file`) from the session and
+    its events as `Ledger.session_with_events` reads them."""
+    records = [
+        (event.verdict, event.context)
+        for event in events
+        if isinstance(event, ChargingSession.RecordVerified)
+    ]
+    return transparency_file(records, session.assessment, session.transaction_id)
 
 
 class Registry(_Base):
@@ -521,17 +532,22 @@ class Ledger(_Base):
     def session_events(self, session_id: UUID) -> list[Any]:
         return list(self.events.get(session_id))
 
+    def session_with_events(self, session_id: UUID) -> tuple[ChargingSession, list[Any]] | None:
+        """The session and its events, read once (the aggregate is folded from them)."""
+        events = self.session_events(session_id)
+        if not events:
+            return None
+        session = project_aggregate(None, events)
+        assert isinstance(session, ChargingSession)
+        return session, events
+
     def transparency_file(self, session_id: UUID) -> bytes | None:
         """The session's begin and end signed records as a Transparenzsoftware file; None when
         the session holds no signed data. Raises NotFound for an unknown session."""
-        session = self.get_or_none(ChargingSession, session_id)
-        if session is None:
+        found = self.session_with_events(session_id)
+        if found is None:
             raise NotFound("session", str(session_id))
-        records = []
-        for event in self.session_events(session_id):
-            if isinstance(event, ChargingSession.RecordVerified):
-                records.append((event.verdict, event.context))
-        return transparency_file(records, session.assessment, session.transaction_id)
+        return transparency_of(*found)
 
     def quarantine_entries(self) -> Iterator[QuarantineEntry]:
         for entry_id in self.originators(_topic(QuarantineEntry)):

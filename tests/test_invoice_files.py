@@ -63,6 +63,12 @@ def test_the_pdf_carries_its_e_invoice_and_the_evidence_and_never_changes(api: A
     assert einvoice.validate(attached["factur-x.xml"]) == []
     assert attached[f"transparency-{session_id}.xml"] == api.get(
         f"/v1/sessions/{session_id}/transparency.xml", owner).content
+    specs = reader.trailer["/Root"]["/Names"]["/EmbeddedFiles"]["/Names"]
+    described = {str(specs[i]): specs[i + 1].get_object() for i in range(0, len(specs), 2)}
+    assert described[f"transparency-{session_id}.xml"]["/Desc"] == (
+        f"Transparenzdatei (S.A.F.E.) zum Ladevorgang {session_id}")
+    assert described[f"transparency-{session_id}.xml"]["/AFRelationship"] == "/Supplement"
+    assert described["factur-x.xml"]["/AFRelationship"] == "/Data"
     xml = api.get(f"{path}/invoice.xml", owner)
     assert xml.status_code == 200 and xml.content == attached["factur-x.xml"]
     assert b"<ram:DuePayableAmount>" in xml.content and invoice["total_gross"].encode() in xml.content

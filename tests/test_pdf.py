@@ -34,6 +34,7 @@ from reportlab.platypus import Paragraph
 from invoices import pdf as pdf_module
 from invoices.document import Address, Evidence, Invoice, Line, vat_breakdown
 from invoices.pdf import attachments, qr_modules, render
+from tests.test_qr import padded_as_the_standard
 from tests.invoice_samples import (
     FLEET,
     KEY,
@@ -294,8 +295,8 @@ def test_an_uncalibrated_meter_and_missing_evidence_are_said_plainly() -> None:
 
 def test_each_qr_code_encodes_its_transparency_url() -> None:
     """The QR modules drawn on the appendix page are exactly those segno makes for each
-    session's URL, and read back by the standard they give the URL (scanners read what is
-    drawn)."""
+    session's URL (with the standard's padding), and read back by the standard they give the
+    URL (scanners read what is drawn)."""
     reader = PdfReader(BytesIO(pdf("german")))
     content = reader.pages[1].get_contents()
     assert content is not None
@@ -312,8 +313,9 @@ def test_each_qr_code_encodes_its_transparency_url() -> None:
 
 
 def test_qr_codes_are_the_ones_segno_makes_with_the_mask_the_standard_chooses() -> None:
-    """Our mask scoring (fast, on whole symbols) picks what segno's full evaluation picks, on
-    every version and mask; every symbol reads back to its text."""
+    """Our encoding and mask scoring (fast, on whole symbols) make what segno's full evaluation
+    makes (with the standard's padding, see tests/test_qr.py), on every version and mask; every
+    symbol reads back to its text."""
     rng = random.Random(18004)
     alphabet = string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%äöüß€"
     texts = [
@@ -321,7 +323,6 @@ def test_qr_codes_are_the_ones_segno_makes_with_the_mask_the_standard_chooses() 
         "/transparency.xml"
         for _ in range(40)
     ]
-    # A lower-case letter each: byte mode, as URLs are (segno picks the mode by the content).
     texts += ["u" + "".join(rng.choices(alphabet, k=rng.randint(0, 300))) for _ in range(80)]
     texts += ["x" * 1600]  # version 33: six alignment patterns a side
     masks, versions = set(), set()
@@ -330,7 +331,7 @@ def test_qr_codes_are_the_ones_segno_makes_with_the_mask_the_standard_chooses() 
         rows = qr_modules(text)
         assert rows == matrix_rows(code), text
         assert code.mode == "byte"
-        assert read_qr(list(rows)) == (qr_bytes(text), "M", code.mask)
+        assert read_qr(list(rows)) == (text.encode(), "M", code.mask)
         masks.add(code.mask)
         versions.add(code.version)
     assert masks == set(range(8))
@@ -356,17 +357,13 @@ def test_plain_text_paragraphs_are_what_parsing_gives() -> None:
                 assert ours.wrap(width, 100) == parsed.wrap(width, 100)
 
 
-def qr_bytes(text: str) -> bytes:
-    """A text as byte mode holds it: ISO/IEC 8859-1, QR's default, else UTF-8."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
 def segno_code(text: str) -> segno.QRCode:
-    """segno's QR code of the text, mask chosen by its own full evaluation."""
-    return segno.make_qr(text, error="m", boost_error=False)
+    """segno's QR code of the text as UTF-8 in byte mode (what `invoices.qr` encodes), mask
+    chosen by its own full evaluation, padded as the standard says."""
+    with padded_as_the_standard():
+        return segno.make_qr(
+            text, error="m", boost_error=False, mode="byte", encoding="utf-8"
+        )
 
 
 def matrix_rows(code: segno.QRCode) -> tuple[str, ...]:
