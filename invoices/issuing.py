@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -160,10 +161,9 @@ def issue(
 
     def attempt() -> Invoice:
         invoice = first.pop() if first else _draft(registry, invoice_id)
-        claims = []
-        for line in lines:
-            claim = registry.get_or_none(SessionClaim, SessionClaim.create_id(line.session_id)) or SessionClaim(session_id=line.session_id)
-            claims.append(claim)
+        held = registry.aggregates(SessionClaim, [SessionClaim.create_id(line.session_id) for line in lines])
+        claims = [held.get(SessionClaim.create_id(line.session_id)) or SessionClaim(session_id=line.session_id)
+                  for line in lines]
         fmt, numbers = _range(registry, invoice.issuer, range_name, issue_date)
         number = numbers.assign(fmt, issue_date, invoice.id)
         for claim in claims:
@@ -201,11 +201,8 @@ def _contents(
     """The draft's issuer, customer and lines as they would be printed now, and the currency."""
     issuer = _issuer(registry, invoice.issuer)
     customer = _customer(registry, invoice.customer_id)
-    priced = [
-        line_of(ledger, UUID(s), small_business=issuer.small_business,
-                language=customer.language, base_url=base_url)
-        for s in invoice.sessions
-    ]
+    priced = lines_of(ledger, [UUID(s) for s in invoice.sessions], small_business=issuer.small_business,
+                      language=customer.language, base_url=base_url)
     currencies = {currency for _, currency in priced}
     if len(currencies) != 1:
         raise Conflict(f"the sessions are priced in different currencies: {sorted(currencies)}")
@@ -332,12 +329,35 @@ def line_of(
     what an invoice of a (§19 `small_business`?) issuer to a customer speaking `language` would
     print. A session that is not priced is a `Conflict`."""
     record = ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
+    return _line(session_id, record, lambda: ledger.session_with_events(session_id),
+                 small_business=small_business, language=language, base_url=base_url)
+
+
+def lines_of(
+    ledger: Ledger, session_ids: Sequence[UUID], *, small_business: bool, language: str, base_url: str
+) -> list[tuple[Line, str]]:
+    """`line_of` for several sessions, their price records read in one query and their events
+    in another (an invoice of 30 sessions: two round trips instead of 60)."""
+    prices = ledger.aggregates(SessionPrice, [SessionPrice.create_id(s) for s in session_ids])
+    sessions = ledger.sessions_with_events(session_ids)
+    return [
+        _line(s, prices.get(SessionPrice.create_id(s)), partial(sessions.get, s),
+              small_business=small_business, language=language, base_url=base_url)
+        for s in session_ids
+    ]
+
+
+def _line(
+    session_id: UUID, record: SessionPrice | None,
+    read_session: Callable[[], tuple[ChargingSession, list[Any]] | None],
+    *, small_business: bool, language: str, base_url: str,
+) -> tuple[Line, str]:
     outcome = None if record is None else record.outcome
     if outcome is None or outcome.get("status") != PRICED:
         reason = "it has no price" if outcome is None else f"it is not priced: {outcome.get('reason')}"
         raise Conflict(f"session {session_id} cannot be invoiced: {reason}")
-    found = ledger.session_with_events(session_id)
-    assert found is not None
+    found = read_session()
+    assert found is not None  # a priced session exists
     session, events = found
     components = []
     rates = set()

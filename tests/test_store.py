@@ -6,6 +6,7 @@ import concurrent.futures
 import sqlite3
 from datetime import datetime, timezone
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -13,11 +14,13 @@ import pytest
 from api.services import Services
 from api.settings import Settings
 from ledger import transactions
-from ledger.application import build_applications
+from ledger.application import _PAGE, build_applications
 from ledger.audit import verify_chain
 from ledger.committer import UnitOfWork
 from ledger.errors import AlreadyExists
 from ledger.frames import INBOUND, FrameLog
+from ledger.invoicing import SessionClaim
+from ledger.registry import Customer
 from ledger.sessions import ChargingSession
 from ledger.store import (
     POSTGRESQL,
@@ -315,6 +318,36 @@ def test_station_json_shaped_like_the_stores_type_encoding_still_loads(database:
     try:
         (loaded,) = [e for e in ledger.session_events(session.id) if type(e).__name__ == "Updated"]
         assert loaded.meter_values == payload["meterValue"]
+    finally:
+        registry.close()
+        ledger.close()
+
+
+def test_many_aggregates_read_in_one_go_are_those_read_one_by_one(database: Database) -> None:
+    """`aggregates` / `events_of` (issuing reads an invoice's 30 sessions in one query) give
+    what the repository gives, across pages of ids, on both stores."""
+    registry, ledger = build_applications(database)
+    try:
+        claims = [SessionClaim(session_id=f"s{n}") for n in range(_PAGE + 3)]
+        for n, claim in enumerate(claims[:5]):
+            claim.claim(uuid4(), f"LB-{n}")
+        registry.save(*claims)
+        ids = [claim.id for claim in claims]
+        unknown = uuid4()
+
+        found = registry.aggregates(SessionClaim, [*reversed(ids), unknown])
+
+        assert set(found) == set(ids)  # more than a page; an unknown id is left out
+        for aggregate_id in ids:
+            alone = registry.get_or_none(SessionClaim, aggregate_id)
+            assert alone is not None
+            assert vars(found[aggregate_id]) == vars(alone)
+        assert found[ids[0]].number == "LB-0" and found[ids[0]].version == 2
+        assert [e.originator_version for e in registry.events_of([ids[1]])[ids[1]]] == [1, 2]
+        assert registry.aggregates(SessionClaim, []) == {}
+        with pytest.raises(TypeError, match="not a Customer"):
+            registry.aggregates(Customer, [ids[0]])
+        assert ledger.sessions_with_events([ids[0]]) == {}  # another application's table
     finally:
         registry.close()
         ledger.close()
