@@ -80,42 +80,40 @@ class _Base(Application[UUID]):
     def aggregates(self, cls: type[A], ids: Collection[UUID]) -> dict[UUID, A]:
         """Several aggregates, read fresh from the store (not the aggregate cache) in one query
         per `_PAGE` ids; ids of no aggregate are left out."""
-        found = {}
-        for aggregate_id, events in self.events_of(ids).items():
-            aggregate: Any = project_aggregate(None, events)
-            if not isinstance(aggregate, cls):
-                raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not a {cls.__name__}")
-            found[aggregate_id] = aggregate
-        return found
+        return {i: _folded(cls, i, events) for i, events in self.events_of(ids).items()}
 
     def events_of(self, ids: Collection[UUID]) -> dict[UUID, list[Any]]:
         """The events of several aggregates, each in order, read in one query per `_PAGE` ids
         (issuing reads 30 sessions for an invoice: one round trip instead of 30)."""
+        wanted = sorted(set(ids))
+        found: dict[UUID, list[Any]] = {}
+        for start in range(0, len(wanted), _PAGE):
+            chunk = wanted[start : start + _PAGE]
+            marks = ", ".join(["%s"] * len(chunk))
+            for aggregate_id, event in self._select(f"originator_id IN ({marks})", chunk):
+                found.setdefault(aggregate_id, []).append(event)
+        return found
+
+    def _select(self, where: str, params: Sequence[Any]) -> list[tuple[UUID, Any]]:
+        """(aggregate id, event) of the stored events `where` holds, by aggregate and version,
+        on either store: `where` has `%s` placeholders, UUID parameters are ids."""
         recorder: Any = self.recorder
         table = recorder.events_table_name
         assert _TABLE.match(table), table
-        wanted = sorted(set(ids))
-        rows: list[Any] = []
-        for start in range(0, len(wanted), _PAGE):
-            chunk = wanted[start : start + _PAGE]
-            if self.postgres:
-                statement = (
-                    f"SELECT originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
-                    "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-                )
-                with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
-                    cur.execute(statement, [chunk])
-                    rows += cur.fetchall()
-            else:
-                marks = ", ".join(["?"] * len(chunk))
-                statement = (
-                    f"SELECT originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
-                    f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version"
-                )
-                with recorder.datastore.transaction(commit=False) as cur:
-                    cur.execute(statement, [i.hex for i in chunk])
-                    rows += cur.fetchall()
-        found: dict[UUID, list[Any]] = {}
+        statement = (
+            f"SELECT originator_id, originator_version, topic, state FROM {table} "  # noqa: S608
+            f"WHERE {where} ORDER BY originator_id, originator_version"
+        )
+        if self.postgres:
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
+                cur.execute(statement, list(params))
+                rows = cur.fetchall()
+        else:  # ids are stored as hex text
+            values = [p.hex if isinstance(p, UUID) else p for p in params]
+            with recorder.datastore.transaction(commit=False) as cur:
+                cur.execute(statement.replace("%s", "?"), values)
+                rows = cur.fetchall()
+        found = []
         for row in rows:
             originator = row["originator_id"]
             aggregate_id = originator if isinstance(originator, UUID) else UUID(str(originator))
@@ -125,7 +123,7 @@ class _Base(Application[UUID]):
                 topic=row["topic"],
                 state=bytes(row["state"]),
             )
-            found.setdefault(aggregate_id, []).append(self.mapper.to_domain_event(stored))
+            found.append((aggregate_id, self.mapper.to_domain_event(stored)))
         return found
 
     def originators(self, topic_prefix: str) -> Iterator[UUID]:
@@ -145,6 +143,13 @@ class _Base(Application[UUID]):
 
 def _topic(cls: type[Any]) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _folded(cls: type[A], aggregate_id: UUID, events: list[Any]) -> A:
+    aggregate: Any = project_aggregate(None, events)
+    if not isinstance(aggregate, cls):
+        raise TypeError(f"{aggregate_id} is a {type(aggregate).__name__}, not a {cls.__name__}")
+    return aggregate
 
 
 def transparency_of(session: ChargingSession, events: Sequence[Any]) -> bytes | None:
@@ -597,13 +602,10 @@ class Ledger(_Base):
         self, session_ids: Collection[UUID]
     ) -> dict[UUID, tuple[ChargingSession, list[Any]]]:
         """Several sessions and their events (`events_of`); unknown ids are left out."""
-        found: dict[UUID, tuple[ChargingSession, list[Any]]] = {}
-        for session_id, events in self.events_of(session_ids).items():
-            session = project_aggregate(None, events)
-            if not isinstance(session, ChargingSession):
-                raise TypeError(f"{session_id} is a {type(session).__name__}, not a session")
-            found[session_id] = (session, events)
-        return found
+        return {
+            i: (_folded(ChargingSession, i, events), events)
+            for i, events in self.events_of(session_ids).items()
+        }
 
     def transparency_file(self, session_id: UUID) -> bytes | None:
         """The session's begin and end signed records as a Transparenzsoftware file; None when
@@ -637,32 +639,12 @@ class Ledger(_Base):
         wanted = sorted({s for s in seqs if s > 1})
         if not wanted:
             return []
-        log_id = FrameLog.create_id(charge_point)
-        recorder: Any = self.recorder
-        marks = ", ".join(["%s" if self.postgres else "?"] * len(wanted))
-        statement = (
-            "SELECT originator_id, originator_version, topic, state FROM ledger_events "  # noqa: S608
-            f"WHERE originator_id = {'%s' if self.postgres else '?'} "
-            f"AND originator_version IN ({marks}) ORDER BY originator_version"
-        )
-        params: list[Any] = [log_id if self.postgres else log_id.hex, *wanted]
-        if self.postgres:
-            with recorder.datastore.get_connection() as conn, conn.cursor() as cur:
-                cur.execute(statement, params)
-                rows = cur.fetchall()
-        else:
-            with recorder.datastore.transaction(commit=False) as cur:
-                cur.execute(statement, params)
-                rows = cur.fetchall()
+        marks = ", ".join(["%s"] * len(wanted))
         found = []
-        for row in rows:
-            stored = StoredEvent(
-                originator_id=log_id,
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            record = self.mapper.to_domain_event(stored)
+        for _, record in self._select(
+            f"originator_id = %s AND originator_version IN ({marks})",
+            [FrameLog.create_id(charge_point), *wanted],
+        ):
             assert isinstance(record, FrameLog.Recorded)
             found.append(record)
         return found
