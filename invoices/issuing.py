@@ -328,7 +328,7 @@ def line_of(
     """The session's invoice line, from its current price record, and the price's currency:
     what an invoice of a (§19 `small_business`?) issuer to a customer speaking `language` would
     print. A session that is not priced is a `Conflict`."""
-    record = ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
+    record = ledger.current(SessionPrice, SessionPrice.create_id(session_id))
     return _line(session_id, record, lambda: ledger.session_with_events(session_id),
                  small_business=small_business, language=language, base_url=base_url)
 

@@ -572,6 +572,12 @@ class Ledger(_Base):
     is updated on save, and a write that raced another process fails on the (id, version) key
     and is retried from the store."""
 
+    def current(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate as stored now, for readers. The aggregate cache is the committer's: it
+        knows this process's writes, not those of the other server processes sharing the store
+        (a session another process ended, a price it recorded), so a reader must not trust it."""
+        return self.aggregates(cls, [aggregate_id]).get(aggregate_id)
+
     def frame_log_tail(self, charge_point: str) -> FrameLog | None:
         """The frame log with just its tail loaded: the last record is all a new record needs."""
         log_id = FrameLog.create_id(charge_point)

@@ -20,6 +20,7 @@ from ledger.committer import UnitOfWork
 from ledger.errors import AlreadyExists
 from ledger.frames import INBOUND, FrameLog
 from ledger.invoicing import SessionClaim
+from ledger.priced import SessionPrice
 from ledger.registry import Customer
 from ledger.sessions import ChargingSession
 from ledger.store import (
@@ -351,3 +352,33 @@ def test_many_aggregates_read_in_one_go_are_those_read_one_by_one(database: Data
     finally:
         registry.close()
         ledger.close()
+
+
+def test_a_reader_sees_what_another_server_process_stored(database: Database) -> None:
+    """The ledger's aggregate cache is its committer's, current with this process's writes
+    only: `current` (what the API and issuing read) gives what is stored now, also when another
+    process has written since this one cached the aggregate."""
+    apps = [build_applications(database), build_applications(database)]
+    try:
+        (_, here), (_, there) = apps
+        price = SessionPrice(session_id=uuid4())
+        at = datetime(2026, 11, 2, tzinfo=timezone.utc)
+        price.record({"status": "unpriced", "reason": "no tariff"}, cause="ended", by="pricer", at=at)
+        here.save(price)
+        cached = here.get_or_none(SessionPrice, price.id)
+        assert cached is not None and cached.outcome == {"status": "unpriced", "reason": "no tariff"}
+
+        theirs = there.get_or_none(SessionPrice, price.id)
+        assert theirs is not None
+        theirs.record({"status": "priced", "total": "3.90"}, cause="tariff assigned", by="op", at=at)
+        there.save(theirs)
+
+        assert here.get_or_none(SessionPrice, price.id) is cached  # the committer's cache: stale
+        now = here.current(SessionPrice, price.id)
+        assert now is not None and now.version == 3
+        assert now.outcome == {"status": "priced", "total": "3.90"} and now.outcome_version == 3
+        assert here.current(SessionPrice, uuid4()) is None
+    finally:
+        for registry, ledger in apps:
+            registry.close()
+            ledger.close()

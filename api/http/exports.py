@@ -182,7 +182,7 @@ def session_cdr(request: Request, session_id: UUID, body: CdrIn, _: BooksReader)
     the session is on (a re-issued invoice gives a new CDR id), else from its price record.
     What the ledger does not hold about the location comes in the body."""
     svc = services(request)
-    record = svc.ledger.get_or_none(SessionPrice, SessionPrice.create_id(session_id))
+    record = svc.ledger.current(SessionPrice, SessionPrice.create_id(session_id))
     outcome = None if record is None else record.outcome
     if outcome is None or outcome.get("status") != PRICED:
         raise Problem("not-found", f"session {session_id} is not priced")

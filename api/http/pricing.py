@@ -71,7 +71,7 @@ def reprice_session(request: Request, session_id: UUID, body: RepriceIn, princip
     one given). The new outcome is a new event pointing to the one it replaces; if nothing
     changed, nothing is recorded."""
     svc = services(request)
-    session = svc.ledger.get_or_none(ChargingSession, session_id)
+    session = svc.ledger.current(ChargingSession, session_id)
     if session is None:
         raise Problem("not-found", f"no session {session_id}")
     if not session.ended:
