@@ -34,7 +34,6 @@ from reportlab.platypus import Paragraph
 from invoices import pdf as pdf_module
 from invoices.document import Address, Evidence, Invoice, Line, vat_breakdown
 from invoices.pdf import attachments, qr_modules, render
-from tests.test_qr import padded_as_the_standard
 from tests.invoice_samples import (
     FLEET,
     KEY,
@@ -46,6 +45,7 @@ from tests.invoice_samples import (
     line,
     sample_invoice,
 )
+from tests.test_qr import padded_as_the_standard
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -336,6 +336,24 @@ def test_qr_codes_are_the_ones_segno_makes_with_the_mask_the_standard_chooses() 
         versions.add(code.version)
     assert masks == set(range(8))
     assert {1, 6, 7, 10, 33} <= versions  # small, the URLs', version information, 16-bit counts
+
+
+def test_finder_like_patterns_are_counted_as_a_search_in_order_counts_them() -> None:
+    """N3 is counted for all places at once (`_n3`); a search in order skips a pattern that
+    overlaps one it counted. On random symbols of several versions, with overlapping patterns
+    among them, both counts agree."""
+    rng = random.Random(7)
+    overlapping = 0
+    for version in (1, 6, 7, 20):
+        layout = pdf_module._qr_layout(version)
+        for _ in range(150):
+            rows = [bytes(rng.choices(b"01", k=layout.size)) for _ in range(layout.size)]
+            columns = [bytes(row[column] for row in rows) for column in range(layout.size)]
+            text = b"2".join(rows + columns)
+            bits = int(text.replace(b"2", b"0"), 2)
+            overlapping += b"10111011101" in text or b"1011101011101" in text
+            assert pdf_module._n3(text, bits, layout) == pdf_module._n3_in_order(text, layout.size)
+    assert overlapping > 10
 
 
 def test_plain_text_paragraphs_are_what_parsing_gives() -> None:
