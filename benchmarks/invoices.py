@@ -39,14 +39,14 @@ What it does, in one run:
      sequential), each freezing its document;
    - files: per issued invoice, `Invoice.from_json(invoice.document)`, then
      `files.render_all(document)` as the first download of an invoice's files makes them: the
-     CII XML built and validated once, the Factur-X PDF (`pdf.render`, that XML embedded as
-     PDF/A-3 by `einvoice.embed`), the evidence ZIP. In this process, the invoices in R rounds
+     CII XML built and validated once, the Factur-X PDF/A-3 (`pdf.render` with that XML and
+     the transparency files embedded), the evidence ZIP. In this process, the invoices in R rounds
      (--repeat, default 3), each beside (before or after: the order alternates) the BASELINE on
      B documents (--bare-docs, default 100): bare reportlab, a platypus SimpleDocTemplate holding
      one table of an invoice's 30 lines (number, start, end, charge point, kWh, net; the standard
      fonts), built to bytes. Per round: ours in invoices/s, `pdf.render` alone (timed inside the
      same renderings), bare in documents/s, and the ratios; the medians are reported. The time
-     inside `pdf.render`, `einvoice.cii_xml`, `einvoice.validate` and `einvoice.embed` is shown.
+     inside `pdf.render`, `einvoice.cii_xml` and `einvoice.validate` is shown.
    - files in W worker processes (the machine has 2 cores; the product runs several server
      processes): the same renderings for every invoice, which must give the same bytes as in
      one process (SHA-256 compared).
@@ -616,15 +616,15 @@ class Round:
 
 
 class Parts:
-    """Wall time spent in the functions `files.render` calls (in this process, while on): the
-    PDF, the CII XML built, validated (twice per invoice: for the PDF and the XML file) and
-    embedded (the Factur-X step, pypdf)."""
+    """Wall time spent in the functions `files.render_all` calls (in this process, while on):
+    the Factur-X PDF/A-3 (rendered with the XML and the transparency files embedded), the CII
+    XML built and validated (once per invoice; twice for a business customer, whose XRechnung
+    is validated too)."""
 
     NAMES = (
         ("pdf", "render"),
         ("einvoice", "cii_xml"),
         ("einvoice", "validate"),
-        ("einvoice", "embed"),
     )
 
     def __init__(self) -> None:

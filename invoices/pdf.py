@@ -28,7 +28,9 @@ from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+import facturx
 import reportlab
+from lxml import etree
 from reportlab.graphics import shapes
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -64,8 +66,10 @@ from reportlab.platypus import (
 
 from invoices import qr
 from invoices.document import CANCELLATION, INVOICE, Invoice, Line, Party, cents
+from invoices.einvoice import FACTURX_XML
 
 CREATOR = "Ladebuch"
+PRODUCER = "Ladebuch with ReportLab"
 
 # Fonts are embedded TrueType (never the 14 standard fonts, which a viewer substitutes): the Vera
 # faces shipped inside reportlab, and DejaVu Sans Mono for the signed data where installed.
@@ -262,12 +266,14 @@ _MONO = ParagraphStyle(
 )
 
 
-def render(invoice: Invoice, *, attach: bool = True) -> bytes:
-    """The invoice as a PDF; the same snapshot always gives the same bytes. With `attach`, each
-    session's transparency file is attached (`attachments`); without, whoever adds the
-    e-invoice attaches them in the same step (`files.invoice_pdf`)."""
+def render(invoice: Invoice, *, e_invoice: bytes | None = None) -> bytes:
+    """The invoice as a PDF/A-3 (conformance B) with each session's transparency file attached
+    (`attachments`); the same snapshot always gives the same bytes. With `e_invoice`, the
+    invoice's EN 16931 CII XML, it is a ZUGFeRD / Factur-X invoice: the XML embedded as
+    factur-x.xml (relationship Data) and named in the XMP metadata."""
     _register_fonts()
     sheet = _Sheet.of(invoice)
+    info = _Info.of(sheet, e_invoice=e_invoice is not None)
     buffer = BytesIO()
     doc = BaseDocTemplate(
         buffer,
@@ -276,10 +282,12 @@ def render(invoice: Invoice, *, attach: bool = True) -> bytes:
         rightMargin=MARGIN,
         topMargin=TOP_MARGIN,
         bottomMargin=BOTTOM_MARGIN,
-        title=invoice.number,
-        author=invoice.issuer.name,
-        subject=f"{sheet.title} {invoice.number}",
+        title=info.title,
+        author=info.author,
+        subject=info.subject,
+        keywords=info.keywords,
         creator=CREATOR,
+        producer=PRODUCER,
         invariant=1,
         pageCompression=1,
         initialFontName=SANS,
@@ -298,13 +306,14 @@ def render(invoice: Invoice, *, attach: bool = True) -> bytes:
         id="body",
     )
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
-    files = (
-        [(name, content, description) for name, (content, description) in described.items()]
-        if attach and (described := described_attachments(invoice))
-        else []
-    )
+    files = [
+        _Attached(name, content, description, "Supplement")
+        for name, (content, description) in described_attachments(invoice).items()
+    ]
+    if e_invoice is not None:
+        files.append(_Attached(FACTURX_XML, e_invoice, "Factur-X XML file", "Data"))
     canvasmaker = partial(
-        _Canvas, decorate=partial(_decorate_page, sheet), created=_pdf_date(invoice), files=files
+        _Canvas, decorate=partial(_decorate_page, sheet), info=info, files=files
     )
     doc.build(_story(sheet), canvasmaker=canvasmaker)
     return buffer.getvalue()
@@ -1124,11 +1133,80 @@ def _iban(iban: str) -> str:
     return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
 
 
-def _pdf_date(invoice: Invoice) -> str:
-    """The PDF's creation date: the issue date, midnight in the issuer's time zone."""
-    moment = datetime.combine(invoice.issue_date, time(), tzinfo=ZoneInfo(invoice.issuer.time_zone))
-    offset = moment.strftime("%z")
-    return f"D:{moment:%Y%m%d%H%M%S}{offset[:3]}'{offset[3:]}'"
+@dataclass(frozen=True)
+class _Info:
+    """The document information, as the info dictionary and the XMP metadata both say it."""
+
+    title: str
+    author: str
+    subject: str
+    keywords: str
+    created: datetime  # the issue date, midnight in the issuer's time zone
+    e_invoice: bool
+
+    @classmethod
+    def of(cls, sheet: _Sheet, *, e_invoice: bool) -> _Info:
+        invoice = sheet.invoice
+        title = f"{sheet.title} {invoice.number}"
+        zone = ZoneInfo(invoice.issuer.time_zone)
+        return cls(
+            title=title,
+            author=invoice.issuer.name,
+            subject=f"{title}, {invoice.issuer.name}",
+            keywords=f"{sheet.title}, Factur-X, ZUGFeRD, EN 16931" if e_invoice else sheet.title,
+            created=datetime.combine(invoice.issue_date, time(), tzinfo=zone),
+            e_invoice=e_invoice,
+        )
+
+    @property
+    def pdf_date(self) -> str:
+        offset = self.created.strftime("%z")
+        return f"D:{self.created:%Y%m%d%H%M%S}{offset[:3]}'{offset[3:]}'"
+
+    def xmp(self) -> bytes:
+        """XMP metadata for PDF/A-3B saying what the info dictionary says, entry by entry (ISO
+        19005-3 6.6.2.3.1), written by factur-x's own generator; for an e-invoice with the
+        Factur-X extension schema and fields (Factur-X 1.0 section 6.2.2)."""
+        fields = {
+            "pdfa3_flavor": "B",
+            "title": self.title,
+            "author": self.author,
+            "subject": self.subject,
+            "producer": PRODUCER,
+            "creator_tool": CREATOR,
+            "timestamp": self.created.isoformat(),
+            "version": "1.0",
+        }
+        if self.e_invoice:
+            fields |= {
+                "documenttype": "INVOICE",
+                "xml_filename": FACTURX_XML,
+                "xmp_level": "EN 16931",
+                "urn": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+            }
+        # Read back as a plain tree (factur-x's is objectified, its texts fixed) to add the
+        # info dictionary's Keywords and Trapped (reportlab writes both) in the PDF schema.
+        root = etree.fromstring(etree.tostring(facturx.generate_xmp_object(fields)))
+        producer = root.find(f".//{{{_XMP_PDF}}}Producer")
+        assert producer is not None
+        for name, value in (("Keywords", self.keywords), ("Trapped", "False")):
+            etree.SubElement(producer.getparent(), f"{{{_XMP_PDF}}}{name}").text = value
+        for description in root.iter(f"{{{_RDF}}}Description"):
+            description.set(f"{{{_RDF}}}about", "")  # about this document (XMP part 1, 7.4)
+        packet = etree.tostring(root, pretty_print=True, encoding="unicode").strip()
+        return f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{packet}\n<?xpacket end="w"?>'.encode()
+
+
+_XMP_PDF = "http://ns.adobe.com/pdf/1.3/"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+
+
+@dataclass(frozen=True)
+class _Attached:
+    name: str
+    content: bytes
+    description: str
+    relationship: str  # AFRelationship: Data (the e-invoice), Supplement (evidence)
 
 
 class _Canvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
@@ -1141,15 +1219,17 @@ class _Canvas(Canvas):  # type: ignore[misc]  # reportlab ships no type hints
         self,
         *args: Any,
         decorate: Callable[[Canvas, int, int], None],
-        created: str,
-        files: Sequence[tuple[str, bytes, str]],
+        info: _Info,
+        files: Sequence[_Attached],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._decorate = decorate
         self._pages: list[dict[str, Any]] = []
+        created = info.pdf_date
         self.setDateFormatter(lambda *_: created)
-        _embed(self._doc, files, created)
+        _end_streams_on_a_line(self._doc)
+        _pdf_a(self._doc, info, files)
 
     def showPage(self) -> None:
         self._pages.append(dict(self.__dict__))
@@ -1175,13 +1255,62 @@ def _deflate_only(page: Any) -> None:
     page.Contents = stream
 
 
-def _embed(doc: Any, files: Sequence[tuple[str, bytes, str]], created: str) -> None:
-    """Attach files as the PDF spec has it: an EmbeddedFile stream per file, a Filespec naming
-    it, and the catalog's Names/EmbeddedFiles tree (keys sorted, as name trees must be)."""
+class _StreamEndingOnALine(PDFStream):  # type: ignore[misc]  # reportlab ships no type hints
+    """A stream whose data is followed by an end of line before `endstream`, outside its
+    Length, as PDF/A asks (ISO 19005-3 6.1.7.1); reportlab writes `endstream` right after the
+    data."""
+
+    def format(self, document: Any) -> bytes:
+        formatted: bytes = super().format(document)
+        assert formatted.endswith(b"endstream\n")
+        return formatted[: -len(b"endstream\n")] + b"\nendstream\n"
+
+
+def _end_streams_on_a_line(doc: Any) -> None:
+    """Every stream the document registers (the fonts' too, made while saving) ends on a line
+    of its own (`_StreamEndingOnALine`)."""
+    register = doc.Reference
+
+    def reference(obj: Any, name: str | None = None) -> Any:
+        if type(obj) is PDFStream:
+            obj.__class__ = _StreamEndingOnALine
+        return register(obj, name)
+
+    doc.Reference = reference
+
+
+def _pdf_a(doc: Any, info: _Info, files: Sequence[_Attached]) -> None:
+    """What PDF/A-3 asks of the catalog beyond reportlab's own: the XMP metadata, an sRGB
+    output intent (the pages paint in DeviceRGB), and the attached files, each in the
+    EmbeddedFiles name tree (keys sorted, as name trees must be) and associated with the
+    document (/AF) with its relationship and MIME type."""
+    catalog = doc.Catalog
+    catalog.__NoDefault__ = [*catalog.__NoDefault__, "AF", "OutputIntents"]  # what it writes
+    metadata = PDFStream(
+        PDFDictionary({"Type": PDFName("Metadata"), "Subtype": PDFName("XML")}), content=info.xmp()
+    )
+    metadata.filters = None  # left readable, as XMP is meant to be
+    catalog.Metadata = doc.Reference(metadata)
+    profile = PDFStream(PDFDictionary({"N": 3}), content=_srgb_profile(), filters=[PDFZCompress])
+    catalog.OutputIntents = PDFArray(
+        [
+            PDFDictionary(
+                {
+                    "Type": PDFName("OutputIntent"),
+                    "S": PDFName("GTS_PDFA1"),
+                    "OutputConditionIdentifier": PDFString("sRGB IEC61966-2.1"),
+                    "RegistryName": PDFString("http://www.color.org"),
+                    "Info": PDFString("sRGB IEC61966-2.1"),
+                    "DestOutputProfile": doc.Reference(profile),
+                }
+            )
+        ]
+    )
     if not files:
         return
     names: list[Any] = []
-    for name, content, description in sorted(files):
+    specs: list[Any] = []
+    for file in sorted(files, key=lambda file: file.name):
         stream = PDFStream(
             PDFDictionary(
                 {
@@ -1189,27 +1318,41 @@ def _embed(doc: Any, files: Sequence[tuple[str, bytes, str]], created: str) -> N
                     "Subtype": "/text#2Fxml",  # the MIME type as a name; PDFName leaves '/' as is
                     "Params": PDFDictionary(
                         {
-                            "Size": len(content),
-                            "ModDate": PDFString(created),
+                            "Size": len(file.content),
+                            "ModDate": PDFString(info.pdf_date),
                             "CheckSum": PDFText(
-                                hashlib.md5(content, usedforsecurity=False).digest(), enc="raw"
+                                hashlib.md5(file.content, usedforsecurity=False).digest(),
+                                enc="raw",
                             ),
                         }
                     ),
                 }
             ),
-            content=content,
+            content=file.content,
             filters=[PDFZCompress],
         )
-        spec = PDFDictionary(
-            {
-                "Type": PDFName("Filespec"),
-                "F": PDFString(name),
-                "UF": PDFString(name),
-                "Desc": PDFString(description),
-                "EF": PDFDictionary({"F": doc.Reference(stream), "UF": doc.Reference(stream)}),
-                "AFRelationship": PDFName("Supplement"),
-            }
+        spec = doc.Reference(
+            PDFDictionary(
+                {
+                    "Type": PDFName("Filespec"),
+                    "F": PDFString(file.name),
+                    "UF": PDFString(file.name),
+                    "Desc": PDFString(file.description),
+                    "EF": PDFDictionary(
+                        {"F": doc.Reference(stream), "UF": doc.Reference(stream)}
+                    ),
+                    "AFRelationship": PDFName(file.relationship),
+                }
+            )
         )
-        names += [PDFString(name), doc.Reference(spec)]
-    doc.Catalog.Names = PDFDictionary({"EmbeddedFiles": PDFDictionary({"Names": PDFArray(names)})})
+        names += [PDFString(file.name), spec]
+        specs.append(spec)
+    catalog.Names = PDFDictionary({"EmbeddedFiles": PDFDictionary({"Names": PDFArray(names)})})
+    catalog.AF = PDFArray(specs)
+    catalog.PageMode = PDFName("UseAttachments")
+
+
+@cache
+def _srgb_profile() -> bytes:
+    """The ICC's sRGB profile (sRGB2014.icc, version 2; the ICC allows copying it unaltered)."""
+    return (Path(__file__).parent / "sRGB2014.icc").read_bytes()

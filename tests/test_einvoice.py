@@ -4,15 +4,14 @@ EN 16931 schematron in saxonche), and the Factur-X PDF/A-3. No database."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
 
 import facturx
 import pytest
 from lxml import etree
-from pypdf import PdfReader, PdfWriter
-from reportlab.pdfgen import canvas
+from pypdf import PdfReader
 
 from invoices.document import Customer, Invoice
 from invoices.einvoice import (
@@ -21,9 +20,9 @@ from invoices.einvoice import (
     XRECHNUNG,
     EInvoiceError,
     cii_xml,
-    embed,
     validate,
 )
+from invoices.pdf import attachments, render
 from tests.invoice_samples import (
     FLEET,
     ISSUER,
@@ -269,65 +268,127 @@ def test_a_line_without_vat_rate_needs_a_small_business() -> None:
         cii_xml(invoice)
 
 
-# --- the PDF/A-3 -----------------------------------------------------------------------------
+# --- the ZUGFeRD / Factur-X PDF/A-3 -------------------------------------------------------------
+
+XMP = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "pdf": "http://ns.adobe.com/pdf/1.3/",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "pdfaExtension": "http://www.aiim.org/pdfa/ns/extension/",
+    "fx": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+}
 
 
 @pytest.fixture(scope="module")
-def pdf() -> bytes:
-    """A one-page PDF as a renderer would make it, with a transparency file already attached."""
-    out = io.BytesIO()
-    page = canvas.Canvas(out, invariant=True)
-    page.drawString(72, 720, "Rechnung LB-2026-000001")
-    page.save()
-    writer = PdfWriter(clone_from=io.BytesIO(out.getvalue()))
-    writer.add_attachment("transparency-a.xml", b"<values>a</values>")
-    attached = io.BytesIO()
-    writer.write(attached)
-    return attached.getvalue()
+def facturx_pdf() -> tuple[Invoice, bytes, bytes]:
+    invoice = sample_invoice(lines=3)
+    xml = cii_xml(invoice)
+    return invoice, xml, render(invoice, e_invoice=xml)
 
 
-def test_embed_carries_the_xml_and_each_attachment_once(pdf: bytes) -> None:
-    xml = cii_xml(sample_invoice())
-    attachments = {"transparency-a.xml": b"<values>a</values>", "transparency-b.xml": b"<b/>"}
+def xmp_of(reader: PdfReader) -> etree._Element:
+    stream = reader.trailer["/Root"]["/Metadata"].get_object()
+    assert "/Filter" not in stream  # readable without a PDF library
+    data = stream.get_data()
+    assert data.startswith('<?xpacket begin="\ufeff"'.encode()) and data.endswith(b'<?xpacket end="w"?>')
+    return etree.fromstring(data.split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0])
 
-    result = embed(pdf, xml, attachments=attachments, issue_date=date(2026, 12, 1), lang="de-DE")
 
-    reader = PdfReader(io.BytesIO(result))
-    assert reader.attachments == {
-        "factur-x.xml": [xml],
-        "transparency-a.xml": [b"<values>a</values>"],
-        "transparency-b.xml": [b"<b/>"],
+def test_the_factur_x_pdf_carries_the_xml_and_each_transparency_file(
+    facturx_pdf: tuple[Invoice, bytes, bytes],
+) -> None:
+    invoice, xml, data = facturx_pdf
+    reader = PdfReader(io.BytesIO(data))
+
+    assert reader.attachments == {"factur-x.xml": [xml]} | {
+        name: [content] for name, content in attachments(invoice).items()
     }
-    assert facturx.get_facturx_xml_from_pdf(result) == ("factur-x.xml", xml)
-    assert result.startswith(b"%PDF-1.6\n") and result.count(b"%PDF-") == 1  # factur-x issue 24
-    # The renderer's own copy of transparency-a.xml is not left behind in the file.
-    assert result.count(b"/Type /EmbeddedFile\n") + result.count(b"/Type /EmbeddedFile ") == 3
-    assert reader.metadata is not None and reader.metadata.title == "Rechnung LB-2026-000001"
+    assert facturx.get_facturx_xml_from_pdf(data) == ("factur-x.xml", xml)
+    assert facturx.get_level(etree.fromstring(xml)) == "en16931"
+    root = reader.trailer["/Root"]
+    names = root["/Names"]["/EmbeddedFiles"]["/Names"]
+    specs = [spec.get_object() for spec in names[1::2]]
+    assert [spec["/F"] for spec in specs] == sorted(reader.attachments)  # a sorted name tree
+    assert [ref.get_object() for ref in root["/AF"]] == specs  # each associated with the document
+    for spec in specs:
+        assert spec["/UF"] == spec["/F"] and spec["/Desc"]
+        assert spec["/AFRelationship"] == ("/Data" if spec["/F"] == "factur-x.xml" else "/Supplement")
+        stream = spec["/EF"]["/F"].get_object()
+        assert stream["/Subtype"] == "/text/xml"
+        assert stream["/Params"]["/ModDate"] == "D:20261201000000+01'00'"
+        assert stream["/Params"]["/Size"] == len(stream.get_data())
+    assert root["/PageMode"] == "/UseAttachments"
 
 
-def test_embed_keeps_the_renderers_attachments(pdf: bytes) -> None:
-    xml = cii_xml(sample_invoice())
-
-    result = embed(pdf, xml, issue_date=date(2026, 12, 1), lang="de-DE")
-
-    assert set(PdfReader(io.BytesIO(result)).attachments) == {"factur-x.xml", "transparency-a.xml"}
-
-
-def test_embed_is_deterministic(pdf: bytes) -> None:
-    xml = cii_xml(cancellation_of(sample_invoice()))
-    attachments = {"transparency-b.xml": b"<values/>"}
-
-    first = embed(pdf, xml, attachments=attachments, issue_date=date(2026, 12, 5), lang="de")
-    second = embed(pdf, xml, attachments=attachments, issue_date=date(2026, 12, 5), lang="de")
-
-    assert first == second
-    # Every date factur-x writes comes from the issue date, none from the clock.
-    reader = PdfReader(io.BytesIO(first))
+def test_it_is_pdf_a_3b_its_xmp_saying_what_the_info_dictionary_says(
+    facturx_pdf: tuple[Invoice, bytes, bytes],
+) -> None:
+    """ISO 19005-3: identification, every document information entry in the XMP as well (6.6.2.3.1),
+    an sRGB output intent for the DeviceRGB the pages paint in (6.2.4.3), a file ID."""
+    _, _, data = facturx_pdf
+    reader = PdfReader(io.BytesIO(data))
+    xmp = xmp_of(reader)
     info = reader.metadata
     assert info is not None
-    assert info.get("/CreationDate") == info.get("/ModDate") == "D:20261205000000+00'00'"
-    assert reader.xmp_metadata is not None
-    xmp = reader.xmp_metadata.stream.get_data()
-    assert b"<xmp:CreateDate>2026-12-05T00:00:00+00:00</xmp:CreateDate>" in xmp
-    assert b"<xmp:ModifyDate>2026-12-05T00:00:00+00:00</xmp:ModifyDate>" in xmp
-    assert b"<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>" in xmp
+
+    def one(path: str) -> str:
+        (found,) = xmp.findall(f".//{path}", XMP)
+        return str(found.text)
+
+    assert (one("pdfaid:part"), one("pdfaid:conformance")) == ("3", "B")
+    assert one("dc:title/rdf:Alt/rdf:li") == info["/Title"] == "Rechnung LB-2026-000001"
+    assert one("dc:creator/rdf:Seq/rdf:li") == info["/Author"] == ISSUER.name
+    assert one("dc:description/rdf:Alt/rdf:li") == info["/Subject"]
+    assert one("pdf:Keywords") == info["/Keywords"]
+    assert one("pdf:Producer") == info["/Producer"]
+    assert one("pdf:Trapped") == info["/Trapped"].lstrip("/")
+    assert one("xmp:CreatorTool") == info["/Creator"]
+    assert info["/CreationDate"] == info["/ModDate"] == "D:20261201000000+01'00'"
+    assert one("xmp:CreateDate") == one("xmp:ModifyDate") == "2026-12-01T00:00:00+01:00"
+    assert all(d.get(f"{{{XMP['rdf']}}}about") == "" for d in xmp.iter(f"{{{XMP['rdf']}}}Description"))
+    (intent,) = [i.get_object() for i in reader.trailer["/Root"]["/OutputIntents"]]
+    assert intent["/S"] == "/GTS_PDFA1" and intent["/OutputConditionIdentifier"] == "sRGB IEC61966-2.1"
+    profile = intent["/DestOutputProfile"].get_object()
+    icc = profile.get_data()
+    assert profile["/N"] == 3 and icc[36:40] == b"acsp" and icc[16:20] == b"RGB "
+    assert len(reader.trailer["/ID"]) == 2
+    # Each stream's data is exactly its /Length, then an end of line before endstream (6.1.7.1).
+    starts = [m.end() for m in re.finditer(rb"\nstream\n", data)]
+    assert len(starts) == data.count(b"endstream") > 10
+    for start in starts:
+        head = data[data.rindex(b" obj\n", 0, start) : start]
+        length = int(re.findall(rb"/Length (\d+)", head)[-1])
+        assert data[start + length : start + length + 10] == b"\nendstream", head
+
+
+def test_the_xmp_names_the_xml_as_factur_x_does(facturx_pdf: tuple[Invoice, bytes, bytes]) -> None:
+    """The Factur-X extension schema and fields are what factur-x's own generate_xmp_bytes
+    writes for level EN 16931."""
+    _, _, data = facturx_pdf
+    ours = xmp_of(PdfReader(io.BytesIO(data)))
+    packet = facturx.generate_xmp_bytes("factur-x", "en16931", None, {"title": "x"})
+    theirs = etree.fromstring(packet.split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0])
+
+    def factur_x_parts(xmp: etree._Element) -> list[bytes]:
+        schemas = xmp.find(".//pdfaExtension:schemas", XMP)
+        fields = xmp.find(".//fx:DocumentType/..", XMP)
+        assert schemas is not None and fields is not None
+        return [etree.tostring(schemas, method="c14n"), *(etree.tostring(f, method="c14n") for f in fields)]
+
+    assert factur_x_parts(ours) == factur_x_parts(theirs)
+    assert [etree.QName(f).localname for f in ours.find(".//fx:DocumentType/..", XMP)] == [
+        "DocumentType", "DocumentFileName", "Version", "ConformanceLevel"]
+
+
+def test_without_an_e_invoice_it_is_pdf_a_without_factur_x(
+    facturx_pdf: tuple[Invoice, bytes, bytes],
+) -> None:
+    invoice, _, _ = facturx_pdf
+    reader = PdfReader(io.BytesIO(render(invoice)))
+    xmp = xmp_of(reader)
+    assert xmp.find(".//pdfaid:part", XMP) is not None
+    assert xmp.find(".//fx:DocumentType", XMP) is None and xmp.find(".//pdfaExtension:schemas", XMP) is None
+    assert "factur-x.xml" not in reader.attachments and len(reader.attachments) == 3

@@ -139,7 +139,7 @@ def test_it_is_a_pdf_with_the_invoice_as_its_metadata() -> None:
     reader = PdfReader(BytesIO(pdf("german")))
     meta = reader.metadata
     assert meta is not None
-    assert meta.title == "LB-2026-000001"
+    assert meta.title == "Rechnung LB-2026-000001"
     assert meta.author == "Hausverwaltung Sonnenhof GmbH"
     assert meta.creator == "Ladebuch"
     # Midnight of the issue date in Berlin, not the time of rendering.
