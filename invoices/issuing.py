@@ -55,6 +55,7 @@ NOT_CALIBRATED_NOTE = {
     "en": "The meter values are not from calibrated meters.",
 }
 _ATTEMPTS = 50  # each lost race is another issuer's success: retrying always makes progress
+_DRAFTS_SAVED_TOGETHER = 100  # in one transaction
 T = TypeVar("T")
 
 
@@ -107,11 +108,13 @@ def run(
                 "ON i.invoice_id = s.invoice_id WHERE i.state = %s", (DRAFT,)
             ).fetchall()
         }
+    candidates = [(str(s), c) for s, c in rows if str(s) not in drafted]
+    claims = registry.aggregates(SessionClaim, [SessionClaim.create_id(s) for s, _ in candidates])
     by_customer: dict[str, list[str]] = {}
     without: list[str] = []
-    for session_id, customer_id in rows:
-        session_id = str(session_id)
-        if session_id in drafted or _claimed(registry, session_id):
+    for session_id, customer_id in candidates:
+        claim = claims.get(SessionClaim.create_id(session_id))
+        if claim is not None and claim.invoice is not None:  # on a valid invoice
             continue
         if customer_id is None:
             without.append(session_id)
@@ -122,22 +125,18 @@ def run(
             "nothing to invoice: no priced session in the period is without an invoice"
             + (f" ({len(without)} have no customer)" if without else "")
         )
-    drafts = []
-    for done, (customer_id, sessions) in enumerate(sorted(by_customer.items()), start=1):
-        draft = Invoice.draft(
+    drafts = [
+        Invoice.draft(
             issuer=issuer, customer_id=customer_id, period_start=period_start,
             period_end=period_end, sessions=sessions, run=f"{issuer}:{period_start}:{period_end}",
         )
-        registry.save(draft)
-        drafts.append(draft.id)
+        for customer_id, sessions in sorted(by_customer.items())
+    ]
+    for start in range(0, len(drafts), _DRAFTS_SAVED_TOGETHER):
+        registry.save(*drafts[start : start + _DRAFTS_SAVED_TOGETHER])
         if progress is not None:
-            progress(done, len(by_customer))
-    return RunResult(drafts, sum(len(s) for s in by_customer.values()), without)
-
-
-def _claimed(registry: Registry, session_id: str) -> bool:
-    claim = registry.get_or_none(SessionClaim, SessionClaim.create_id(session_id))
-    return claim is not None and claim.invoice is not None
+            progress(min(start + _DRAFTS_SAVED_TOGETHER, len(drafts)), len(drafts))
+    return RunResult([d.id for d in drafts], sum(len(s) for s in by_customer.values()), without)
 
 
 def discard(registry: Registry, invoice_id: UUID, reason: str) -> Invoice:
