@@ -7,6 +7,7 @@ import dataclasses
 import getpass
 import json
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -372,8 +373,13 @@ def cmd_price(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
     """A monthly run: price what is not priced yet, then one draft per customer, with a
-    progress bar; `--issue` issues the drafts at once."""
+    progress bar; `--issue` issues the drafts at once, `--files` renders and archives their
+    files too."""
     from invoices import issuing
+
+    if args.files and not args.issue:
+        print("--files renders issued invoices: give --issue too", file=sys.stderr)
+        return 2
 
     services = _services(settings)
     try:
@@ -382,14 +388,12 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
         services.projections["pricing"].catch_up()
         services.projections["invoices"].catch_up()
 
-        def progress(done: int, total: int) -> None:
-            bar = "#" * int(done / total * 30)
-            print(f"\rdrafts [{bar:<30}] {done:>6,}/{total:,}", end="", file=sys.stderr, flush=True)
-
         result = issuing.run(services.registry, services.projections["invoices"].view,
-                             issuer=args.issuer, period_start=start, period_end=end, progress=progress)
+                             issuer=args.issuer, period_start=start, period_end=end,
+                             progress=_progress_bar("drafts"))
         print(file=sys.stderr)
         rows = []
+        issue = _progress_bar("issue")
         for done, invoice_id in enumerate(result.drafts, start=1):
             number = None
             if args.issue:
@@ -398,16 +402,76 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
                     at=datetime.now(UTC), by="cli", base_url=args.base_url,
                 )
                 number = issued.number
-                progress(done, len(result.drafts))
+                issue(done, len(result.drafts))
             rows.append({"invoice": str(invoice_id), "number": number})
         if args.issue:
             print(file=sys.stderr)
+        if args.files:
+            _archive_files(services, settings, result.drafts, args.workers)
         _print_rows(rows, args.json)
         if result.without_customer:
             print(f"{len(result.without_customer)} priced sessions have no customer", file=sys.stderr)
     finally:
         services.close()
     return 0
+
+
+def _progress_bar(label: str) -> Any:
+    def progress(done: int, total: int) -> None:
+        bar = "#" * int(done / total * 30)
+        print(f"\r{label:<6} [{bar:<30}] {done:>6,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _archive_files(services: Any, settings: Settings, invoice_ids: Sequence[Any], workers: int) -> None:
+    """Each issued invoice's files rendered and archived (`InvoiceFiles`) as its first download
+    would, in `workers` processes: a few rendering at once on as many cores, each its own
+    server-like process with its own connections (started fresh, not forked from this one)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ids = [str(i) for i in invoice_ids]
+    progress = _progress_bar("files")
+    if workers <= 1:
+        for done, invoice_id in enumerate(ids, start=1):
+            _archive(services, invoice_id)
+            progress(done, len(ids))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_archiver_start, initargs=(settings,)
+        ) as pool:
+            pending = [pool.submit(_archiver_run, invoice_id) for invoice_id in ids]
+            for done, future in enumerate(as_completed(pending), start=1):
+                future.result()
+                progress(done, len(ids))
+    print(file=sys.stderr)
+
+
+def _archive(services: Any, invoice_id: str) -> None:
+    from uuid import UUID
+
+    from invoices.document import Invoice as Document
+    from invoices.files import PDF
+    from ledger.invoicing import Invoice
+
+    found = services.registry.get_or_none(Invoice, UUID(invoice_id))
+    if found is None or found.document is None:
+        raise LedgerError(f"invoice {invoice_id} is not issued")
+    services.files.get(found.id, Document.from_json(found.document), PDF)
+
+
+_archiver: Any = None  # a worker process's services
+
+
+def _archiver_start(settings: Settings) -> None:
+    global _archiver
+    _archiver = _services(settings)
+
+
+def _archiver_run(invoice_id: str) -> None:
+    _archive(_archiver, invoice_id)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -592,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     invoice_run.add_argument("--issuer", required=True, help="the issuer's code")
     invoice_run.add_argument("--period", required=True, help="the month, e.g. 2026-11")
     invoice_run.add_argument("--issue", action="store_true", help="issue the drafts at once (today)")
+    invoice_run.add_argument("--files", action="store_true",
+                             help="with --issue: render and archive each invoice's files (PDF, "
+                                  "XML, evidence) now, as its first download would")
+    invoice_run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                             help="processes rendering the files (default: one a CPU)")
     invoice_run.add_argument("--base-url", default="http://localhost:8180",
                              help="where the API answers (for the evidence links printed)")
     invoice_run.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from invoices import issuing
+from invoices.files import PDF, XML
 from invoices.document import Invoice as Document
 from ledger.application import build_applications
 from ledger.errors import Conflict, InvalidValue
@@ -274,10 +275,22 @@ def test_cli_invoice_run_issues_with_a_progress_bar(api: Api) -> None:
     landlord(api)
     session(api.services, token="CARD-A")
     session(api.services, token="CARD-B", start=T0 + timedelta(hours=3), meter_start=12525, meter_stop=14525)
+    files_alone = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF",
+                          "--period", "2026-11", "--files")
+    assert files_alone.returncode == 2 and "--issue" in files_alone.stderr
     done = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF", "--period", "2026-11",
-                   "--issue", "--json")
+                   "--issue", "--files", "--workers", "2", "--json")
     assert done.returncode == 0, done.stderr
-    assert sorted(row["number"] for row in json.loads(done.stdout)) == ["LB-2026-000001", "LB-2026-000002"]
-    assert "drafts [" in done.stderr
+    rows = json.loads(done.stdout)
+    assert sorted(row["number"] for row in rows) == ["LB-2026-000001", "LB-2026-000002"]
+    assert "drafts [" in done.stderr and "issue  [" in done.stderr and "files  [" in done.stderr
+    # Each invoice's files are archived, as their first download would have stored them.
+    admin = api.key("admin")
+    for row in rows:
+        stored = api.services.files.stored(UUID(row["invoice"]), PDF)
+        assert stored is not None and stored.name == f"{row['number']}.pdf"
+        assert api.services.files.stored(UUID(row["invoice"]), XML) is not None
+        served = api.get(f"/v1/invoices/{row['invoice']}/invoice.pdf", admin)
+        assert served.status_code == 200 and served.content == stored.content
     again = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF", "--period", "2026-11")
     assert again.returncode != 0 and "nothing to invoice" in again.stderr
