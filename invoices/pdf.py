@@ -1166,7 +1166,7 @@ class _Info:
     def xmp(self) -> bytes:
         """XMP metadata for PDF/A-3B saying what the info dictionary says, entry by entry (ISO
         19005-3 6.6.2.3.1), written by factur-x's own generator; for an e-invoice with the
-        Factur-X extension schema and fields (Factur-X 1.0 section 6.2.2)."""
+        Factur-X extension schema and fields (document type, file name, version, level)."""
         fields = {
             "pdfa3_flavor": "B",
             "title": self.title,
