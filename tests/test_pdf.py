@@ -33,6 +33,7 @@ from reportlab.platypus import Paragraph
 
 from invoices import pdf as pdf_module
 from invoices.document import Address, Evidence, Invoice, Line, vat_breakdown
+from invoices.einvoice import cii_xml
 from invoices.pdf import attachments, qr_modules, render
 from tests.invoice_samples import (
     FLEET,
@@ -66,6 +67,11 @@ def pdf(name: str) -> bytes:
         "cancellation": lambda: cancellation_of(sample_invoice()),
         "long": lambda: sample_invoice(lines=120),
         "odd": odd_invoice,
+        "european_names": lambda: sample_invoice(customer=replace(
+            TENANT,
+            name="Łukasz Wiśniewski-Dvořák, Małgorzata Żółć-Ęą, Ődön Űr",
+            address=Address("ul. Źródlana 5, Čapkova 3 (Şişli, Ağrı, İzmir, Ștefan, Škoda)", "00-950", "Łódź", "PL"),
+        )),
     }
     return render(invoices[name]())
 
@@ -343,17 +349,29 @@ def test_finder_like_patterns_are_counted_as_a_search_in_order_counts_them() -> 
     overlaps one it counted. On random symbols of several versions, with overlapping patterns
     among them, both counts agree."""
     rng = random.Random(7)
-    overlapping = 0
+    overlapping = without = 0
     for version in (1, 6, 7, 20):
         layout = pdf_module._qr_layout(version)
         for _ in range(150):
-            rows = [bytes(rng.choices(b"01", k=layout.size)) for _ in range(layout.size)]
-            columns = [bytes(row[column] for row in rows) for column in range(layout.size)]
-            text = b"2".join(rows + columns)
-            bits = int(text.replace(b"2", b"0"), 2)
-            overlapping += b"10111011101" in text or b"1011101011101" in text
+            text, bits = symbol_text([bytes(rng.choices(b"01", k=layout.size)) for _ in range(layout.size)])
+            if b"10111011101" in text or b"1011101011101" in text:
+                overlapping += 1
+            else:  # counted for all places at once, no search
+                without += 1
             assert pdf_module._n3(text, bits, layout) == pdf_module._n3_in_order(text, layout.size)
-    assert overlapping > 10
+    assert overlapping > 100 and without > 100
+    # One pattern right behind a counted one: the search counts only the first.
+    layout = pdf_module._qr_layout(1)
+    rows = [b"0000" + b"10111011101" + b"000000"] + [b"0" * 21] * 20
+    assert pdf_module._n3(*symbol_text(rows), layout) == 40
+    assert pdf_module._n3(*symbol_text([b"0000" + b"1011101" + b"0" * 10] + [b"0" * 21] * 20), layout) == 40
+
+
+def symbol_text(rows: list[bytes]) -> tuple[bytes, int]:
+    """A symbol as `_penalty` scores it: its rows then its columns, lines apart by "2"."""
+    columns = [bytes(row[column] for row in rows) for column in range(len(rows))]
+    text = b"2".join(rows + columns)
+    return text, int(text.replace(b"2", b"0"), 2)
 
 
 def test_plain_text_paragraphs_are_what_parsing_gives() -> None:
@@ -569,34 +587,40 @@ def test_fonts_are_embedded_and_hold_every_glyph_printed() -> None:
         for reference in resources["/Font"].values():
             font = reference.get_object()
             fonts[font["/BaseFont"]] = font
-    assert {name.split("+")[-1] for name in fonts} == {
-        "BitstreamVeraSans-Roman",
-        "BitstreamVeraSans-Bold",
-        "DejaVuSansMono",
-    }
+    assert {name.split("+")[-1] for name in fonts} == {"DejaVuSans", "DejaVuSans-Bold", "DejaVuSansMono"}
     for name, font in fonts.items():
         assert name.lstrip("/") not in STANDARD_FONTS
         assert "/FontFile2" in font["/FontDescriptor"], name
-    # A glyph the font lacks prints as a blank box, yet still extracts as text: check the
-    # font's own character map. Vera is the face of every non-monospace text.
-    vera = TTFontFile(str(Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"))
-    for sample in ("german", "english", "odd"):
+    # A glyph the font lacks prints as a blank box (.notdef), yet still extracts as text: check
+    # the faces' own character maps, for names from all over Europe too.
+    faces = [TTFontFile(str(ROOT / "invoices" / "fonts" / f)) for f in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")]
+    for sample in ("german", "english", "odd", "european_names"):
         printed = set(text(pdf(sample))) - {" "}
         assert "€" in printed
-        assert {char for char in printed if ord(char) not in vera.charToGlyph} == set()
+        for face in faces:
+            assert {char for char in printed if ord(char) not in face.charToGlyph} == set(), sample
+    assert set("ŁśřŻółćĘąŐŰŹČŞşğİȘŠ") <= set(text(pdf("european_names")))
 
 
 def test_the_same_invoice_renders_to_the_same_bytes() -> None:
+    """The invoice PDF, the Factur-X PDF of it and of its cancellation: the same bytes again,
+    and in a fresh process with another hash seed (no set order, no clock, no state)."""
     invoice = sample_invoice(parking=True)
     first = render(invoice)
     assert render(invoice) == first == pdf("german")
     assert render(sample_invoice(number="LB-2026-000009")) != first
-    # ... in a fresh process with another hash seed, too (no set order, no clock, no state).
+    storno = cancellation_of(invoice)
+    e_invoices = [render(i, e_invoice=cii_xml(i)) for i in (invoice, storno)]
+    assert e_invoices == [render(i, e_invoice=cii_xml(i)) for i in (invoice, storno)]
+    expected = " ".join(hashlib.sha256(data).hexdigest() for data in [first, *e_invoices])
     script = (
         "import hashlib, sys\n"
+        "from invoices.einvoice import cii_xml\n"
         "from invoices.pdf import render\n"
-        "from tests.invoice_samples import sample_invoice\n"
-        "sys.stdout.write(hashlib.sha256(render(sample_invoice(parking=True))).hexdigest())\n"
+        "from tests.invoice_samples import cancellation_of, sample_invoice\n"
+        "invoice = sample_invoice(parking=True)\n"
+        "made = [render(invoice)] + [render(i, e_invoice=cii_xml(i)) for i in (invoice, cancellation_of(invoice))]\n"
+        "sys.stdout.write(' '.join(hashlib.sha256(data).hexdigest() for data in made))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -606,7 +630,7 @@ def test_the_same_invoice_renders_to_the_same_bytes() -> None:
         check=True,
         env={**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)},
     )
-    assert result.stdout == hashlib.sha256(first).hexdigest()
+    assert result.stdout == expected
 
 
 def test_the_chart_is_drawn_with_a_bar_per_day_of_the_period() -> None:
