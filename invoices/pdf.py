@@ -57,7 +57,6 @@ from reportlab.platypus import (
     PageBreak,
     PageTemplate,
     Paragraph,
-    Preformatted,
     Spacer,
     Table,
     TableStyle,
@@ -343,9 +342,31 @@ def _attachment_name(line: Line) -> str:
 def _register_fonts() -> None:
     faces = {SANS: "DejaVuSans.ttf", BOLD: "DejaVuSans-Bold.ttf", MONO: "DejaVuSansMono.ttf"}
     for name, file in faces.items():
-        pdfmetrics.registerFont(TTFont(name, str(_FONTS / file)))
+        pdfmetrics.registerFont(_Font(name, str(_FONTS / file)))
     # Nothing is printed in italics: <i> in a text would print upright, never in a missing face.
     pdfmetrics.registerFontFamily(SANS, normal=SANS, bold=BOLD, italic=SANS, boldItalic=BOLD)
+
+
+class _Font(TTFont):  # type: ignore[misc]  # reportlab ships no type hints
+    """A TrueType font whose `splitString` (the text as codes of the document's subsets of the
+    font, for every string drawn) takes the way reportlab's takes for the most common text, in
+    a comprehension instead of a loop a character: every character already has its code (the
+    document used it before) and all are in the first subset. Anything else (a new character,
+    a no-break space, a second subset) goes reportlab's way. A tenth of a PDF's time was that
+    loop; the bytes are the same (tests/test_pdf.py compares both)."""
+
+    def splitString(self, text: str | bytes, doc: Any, encoding: str = "utf-8") -> list[tuple[int, bytes]]:
+        state = self.state.get(doc)
+        if state is not None and isinstance(text, str) and text:
+            assignments = state.assignments
+            try:
+                codes = bytes([assignments[character] for character in map(ord, text)])
+            except (KeyError, ValueError):  # new, or not in the first subset (code > 255)
+                pass
+            else:
+                return [(0, codes)]
+        split: list[tuple[int, bytes]] = super().splitString(text, doc, encoding)
+        return split
 
 
 @dataclass(frozen=True)
@@ -728,105 +749,190 @@ def _appendix(sheet: _Sheet) -> list[Flowable]:
         _p(sheet.t["appendix_intro"], _BASE),
         Spacer(1, 2 * mm),
     ]
-    for no, line in enumerate(sheet.invoice.lines, 1):
-        story.append(KeepTogether(_evidence(sheet, no, line)))
+    story += (_evidence(sheet, no, line) for no, line in enumerate(sheet.invoice.lines, 1))
     return story
 
 
-def _evidence(sheet: _Sheet, no: int, line: Line) -> list[Flowable]:
+def _evidence(sheet: _Sheet, no: int, line: Line) -> _Evidence:
     t, evidence = sheet.t, line.evidence
     name = _attachment_name(line)
+    key_cell, value_cell = (partial(_cell, width=width) for width in _FACT_WIDTHS)
     calibrated = (
-        _p(t["calibrated_yes"], _SMALL)
+        value_cell(t["calibrated_yes"])
         if evidence.calibrated
         else _Paragraph(
             escape(t["calibrated_no"]), ParagraphStyle("warning", _SMALL_BOLD, textColor=WARNING)
         )
     )
-    widths = [38 * mm, BODY_WIDTH - QR_SIZE - 42 * mm]
-    key_cell, value_cell = (partial(_cell, width=width - _FACT_PADDING) for width in widths)
-    facts: list[list[Any]] = [
-        [key_cell(t["session_id"]), value_cell(line.session_id)],
-        [
+    facts: list[tuple[str | Paragraph, str | Paragraph]] = [
+        (key_cell(t["session_id"]), value_cell(line.session_id)),
+        (
             key_cell(t["start_end"]),
             value_cell(
                 f"{sheet.moment(line.started_at, seconds=True)} – "
                 f"{sheet.moment(line.ended_at, seconds=True)}"
             ),
-        ],
-        [key_cell(t["charge_point"]), value_cell(_charge_point(line))],
-        [key_cell(t["meter_serial"]), value_cell(line.meter or t["missing"])],
-        [key_cell(t["energy"]), value_cell(f"{sheet.number(line.energy_kwh)} kWh")],
-        [key_cell(t["verdict"]), _p(evidence.verdict, _SMALL_BOLD)],
-        [key_cell(t["calibrated"]), calibrated],
-        [
+        ),
+        (key_cell(t["charge_point"]), value_cell(_charge_point(line))),
+        (key_cell(t["meter_serial"]), value_cell(line.meter or t["missing"])),
+        (key_cell(t["energy"]), value_cell(f"{sheet.number(line.energy_kwh)} kWh")),
+        (key_cell(t["verdict"]), _p(evidence.verdict, _SMALL_BOLD)),
+        (key_cell(t["calibrated"]), calibrated),
+        (
             key_cell(t["transparency_file"]),
             value_cell(
                 t["attached"].format(name=name)
                 if evidence.transparency_xml is not None
                 else t["not_attached"]
             ),
-        ],
+        ),
     ]
-    facts_table = _table(
-        facts,
-        colWidths=widths,
-        style=[
-            ("FONT", (0, 0), (-1, -1), _SMALL.fontName, _SMALL.fontSize, _SMALL.leading),
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 0),
-            ("RIGHTPADDING", (0, 0), (-1, -1), _FACT_PADDING),
-            ("TOPPADDING", (0, 0), (-1, -1), 0.5),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5),
-        ],
-    )
-    head = _table(
-        [[facts_table, _QrCode(evidence.url, QR_SIZE)]],
-        colWidths=[BODY_WIDTH - QR_SIZE, QR_SIZE],
-        style=[
-            ("VALIGN", (0, 0), (-1, -1), "TOP"),
-            ("LEFTPADDING", (0, 0), (-1, -1), 0),
-            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-        ],
-    )
-    story: list[Flowable] = [
-        _p(t["evidence_for"].format(no=no), _HEADING),
-        head,
-    ]
+    lines: list[_Text] = []
     for label, value in (
         (t["begin_signed"], evidence.begin_signed),
         (t["end_signed"], evidence.end_signed),
         (t["public_key"], evidence.public_key),
         (t["url"], evidence.url),
     ):
-        story.append(_p(label, _SMALL_BOLD))
-        story.append(_verbatim(value) if value is not None else _p(t["missing"], _SMALL))
-    story.append(Spacer(1, 3 * mm))
-    return story
+        lines.append(_Text(_SMALL_BOLD, 0, label))
+        if value is None:
+            lines.append(_Text(_SMALL, 0, t["missing"]))
+        else:
+            lines += (_Text(_MONO, _MONO.leftIndent, chunk) for chunk in _verbatim(value))
+    return _Evidence(t["evidence_for"].format(no=no), facts, _QrCode(evidence.url, QR_SIZE), lines)
 
 
-_FACT_PADDING = 6  # points right of a fact, as a table's default
+_FACT_PADDING = 6  # points right of a fact's key and of its value
+# The facts' columns (key, value), each less the padding to its right; the QR code is right of them.
+_FACT_WIDTHS = (38 * mm - _FACT_PADDING, BODY_WIDTH - QR_SIZE - 42 * mm - _FACT_PADDING)
 
 
 def _cell(text: str, *, width: float, style: ParagraphStyle = _SMALL) -> str | Paragraph:
-    """A table cell of plain text in `style` (the table's font): the text itself where it fits
-    on one line of `width`, which the table draws at a fraction of a paragraph's cost (the
-    appendix has 16 facts a session), else a paragraph that wraps."""
+    """A cell of plain text in `style` (a line, drawn as it is, in `_SMALL`'s font): the text
+    itself where it fits on one line of `width`, else a paragraph that wraps."""
     if "\n" not in text and pdfmetrics.stringWidth(text, style.fontName, style.fontSize) <= width:
         return text
     return _p(text, style)
 
 
-def _verbatim(text: str) -> Preformatted:
+def _verbatim(text: str) -> list[str]:
     """Signed data as signed: every character kept (spaces too), hard-wrapped at the frame width,
     because a verifier must be able to type it back in."""
     per_line = int((BODY_WIDTH - _MONO.leftIndent) // pdfmetrics.stringWidth("0", MONO, MONO_SIZE))
-    chunks = [
+    return [
         part[i : i + per_line]
         for part in text.split("\n")
         for i in range(0, max(len(part), 1), per_line)
     ]
-    return Preformatted("\n".join(chunks), _MONO)
+
+
+@dataclass(frozen=True)
+class _Text:
+    """One line of text in `style`'s font, size and leading, `indent` points in."""
+
+    style: ParagraphStyle
+    indent: float
+    text: str
+
+
+class _Evidence(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
+    """One session's block of the appendix, kept together on a page: a heading, the facts
+    (key and value, each a line of text or a paragraph that wraps) beside the QR code, and the
+    signed data, one `_Text` a line. Laid out and drawn here in one text object: as platypus
+    paragraphs, preformatted text and nested tables it took 2 ms a session, most of a PDF's
+    time. Only a block taller than a whole page splits, between its lines of signed data; the
+    rest of it continues on the next page without heading or facts."""
+
+    _HEAD_PADDING = 3  # points above and below the facts and QR code
+
+    def __init__(
+        self,
+        heading: str | None,
+        facts: Sequence[tuple[str | Paragraph, str | Paragraph]],
+        code: _QrCode | None,
+        lines: Sequence[_Text],
+    ) -> None:
+        super().__init__()
+        self.heading, self.facts, self.code, self.lines = heading, facts, code, lines
+        self.spaceBefore = _HEADING.spaceBefore if heading is not None else 0
+        self.rows = [
+            max(_cell_height(key, _FACT_WIDTHS[0]), _cell_height(value, _FACT_WIDTHS[1])) + 1
+            for key, value in facts
+        ]
+        self.head = (
+            0.0
+            if code is None
+            else max(sum(self.rows), code.height) + 2 * self._HEAD_PADDING
+        )
+        self.top = _HEADING.leading + _HEADING.spaceAfter if heading is not None else 0.0
+        self.width = BODY_WIDTH
+        self.height = (
+            self.top + self.head + sum(line.style.leading for line in lines) + _EVIDENCE_GAP
+        )
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def split(self, available_width: float, available_height: float) -> list[Flowable]:
+        if self.height <= _FRAME_HEIGHT:
+            return []  # on the next page, whole
+        room = available_height - self.top - self.head - _EVIDENCE_GAP
+        taken = 0
+        while taken < len(self.lines) and room >= self.lines[taken].style.leading:
+            room -= self.lines[taken].style.leading
+            taken += 1
+        if taken < 2:  # not even a label and its first line: all of it on the next page
+            return []
+        return [
+            _Evidence(self.heading, self.facts, self.code, self.lines[:taken]),
+            _Evidence(None, (), None, self.lines[taken:]),
+        ]
+
+    def draw(self) -> None:
+        canvas = self.canv
+        text = canvas.beginText()
+        top = self.height
+        if self.heading is not None:
+            _text_at(text, _HEADING, 0, top - _HEADING.fontSize, self.heading)
+            top -= self.top
+        row_top = top - self._HEAD_PADDING
+        for (key, value), height in zip(self.facts, self.rows, strict=True):
+            for x, width, cell in (
+                (0, _FACT_WIDTHS[0], key),
+                (_FACT_WIDTHS[0] + _FACT_PADDING, _FACT_WIDTHS[1], value),
+            ):
+                if isinstance(cell, str):
+                    _text_at(text, _SMALL, x, row_top - 0.5 - _SMALL.fontSize, cell)
+                else:  # drawn in its place, so that the text reads (and copies) in order
+                    canvas.drawText(text)
+                    cell.drawOn(canvas, x, row_top - 0.5 - cell.wrap(width, _FRAME_HEIGHT)[1])
+                    text = canvas.beginText()
+            row_top -= height
+        y = top - self.head
+        for line in self.lines:
+            _text_at(text, line.style, line.indent, y - line.style.fontSize, line.text)
+            y -= line.style.leading
+        canvas.drawText(text)
+        if self.code is not None:
+            self.code.drawOn(canvas, BODY_WIDTH - QR_SIZE, top - self._HEAD_PADDING - QR_SIZE)
+
+
+_FRAME_HEIGHT = PAGE_HEIGHT - TOP_MARGIN - BOTTOM_MARGIN
+_EVIDENCE_GAP = 3 * mm  # below each session's block
+
+
+def _cell_height(cell: str | Paragraph, width: float) -> float:
+    if isinstance(cell, str):
+        return float(_SMALL.leading)
+    return float(cell.wrap(width, _FRAME_HEIGHT)[1])
+
+
+def _text_at(text: Any, style: ParagraphStyle, x: float, y: float, line: str) -> None:
+    """`line` at (x, y) in `style`'s font and colour, in the text object `text`."""
+    if (text._fontname, text._fontsize) != (style.fontName, style.fontSize):
+        text.setFont(style.fontName, style.fontSize)
+    text.setTextOrigin(x, y)
+    text.textOut(line)
 
 
 class _QrCode(Flowable):  # type: ignore[misc]  # reportlab ships no type hints

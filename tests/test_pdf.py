@@ -270,7 +270,7 @@ def test_a_long_invoice_flows_over_pages_with_the_header_repeated() -> None:
     # The appendix follows, one block per session, in order, to the last page.
     last = reader.pages[-1].extract_text()
     pages_total = len(reader.pages)
-    assert f"Ladevorgang 120\n{invoice.lines[-1].session_id}" in last.replace("Vorgangs-ID\n", "")
+    assert f"Ladevorgang 120\nVorgangs-ID {invoice.lines[-1].session_id}" in last
     assert f"Seite {pages_total} von {pages_total}" in last
     assert len(reader.attachments) == 120
 
@@ -649,3 +649,52 @@ def test_an_amount_not_in_cents_is_refused_not_rounded() -> None:
     unrounded = replace(line(0), net=Decimal("4.49475"))
     with pytest.raises(ValueError, match="4.49475"):
         render(invoice_of((unrounded,)))
+
+
+def test_the_fonts_split_text_as_reportlab_does() -> None:
+    """`pdf._Font.splitString` takes a shortcut for text whose characters all have codes in the
+    first subset; it gives what reportlab's `TTFont.splitString` gives, for the shortcut and
+    for everything that goes reportlab's way (new characters, a no-break space, later subsets)."""
+    from reportlab.pdfbase.pdfdoc import PDFDocument
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    fast = pdf_module._Font("split-fast", str(pdf_module._FONTS / "DejaVuSans.ttf"))
+    plain = TTFont("split-plain", str(pdf_module._FONTS / "DejaVuSans.ttf"))
+    rng = random.Random(1231)
+    alphabet = string.printable + "äöüßÄÖÜ€–·\u00a0łśćźżąęőűřčšž" + "".join(map(chr, range(0x400, 0x500)))
+    fast_doc, plain_doc = PDFDocument(), PDFDocument()
+    texts = ["", "abc", "abc", "a\u00a0b", *(
+        "".join(rng.choices(rng.choice((string.ascii_letters, alphabet)), k=rng.randint(0, 40)))
+        for _ in range(400)
+    )]
+    shortcuts = 0
+    for text in texts:
+        known = fast.state.get(fast_doc)
+        shortcuts += bool(text) and known is not None and all(
+            known.assignments.get(ord(c), 256) < 256 for c in text
+        )
+        assert fast.splitString(text, fast_doc) == plain.splitString(text, plain_doc), text
+    assert len(fast.state[fast_doc].subsets) > 1  # later subsets were used, and agreed
+    assert shortcuts > 100
+
+
+def test_signed_data_longer_than_a_page_flows_on_with_every_character() -> None:
+    """A session's evidence block stays on one page; one taller than a page (signed data of
+    some kilobytes) continues on the next, and nothing of it is lost."""
+    long_begin = "OCMF|" + "".join(random.Random(7).choices(string.hexdigits, k=30_000))
+    item = line(0)
+    item = replace(item, evidence=replace(item.evidence, begin_signed=long_begin))
+    data = render(invoice_of((item, line(1))))
+    texts = pages(data)
+    on_every_page = set.intersection(*(set(page.splitlines()) for page in texts))
+    printed = "\n".join(  # without the page number at the top and the issuer at the foot
+        line for page in texts for line in page.splitlines()
+        if line not in on_every_page and " · Seite " not in line
+    )
+    printed = printed[printed.index("Anhang: Nachweise"):]
+    flat = squeezed(printed)
+    assert flat.count(squeezed(long_begin)) == 1
+    assert flat.count(squeezed(OCMF_END)) == 2
+    assert printed.count("Ladevorgang 1\n") == 1 and printed.count("Ladevorgang 2\n") == 1
+    assert flat.index(squeezed(long_begin)) < flat.index("SignierteDatenEnde") < flat.index("Ladevorgang2")
+    assert len(PdfReader(BytesIO(data)).pages) >= 5
