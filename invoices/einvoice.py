@@ -57,10 +57,12 @@ from decimal import Decimal
 from functools import cache
 from importlib.resources import files
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import facturx
 import saxonche
+from drafthorse.models import NS_QDT, NS_RAM, NS_RSM, NS_UDT
 from drafthorse.models.accounting import ApplicableTradeTax
 from drafthorse.models.document import Document
 from drafthorse.models.note import IncludedNote
@@ -141,6 +143,11 @@ def cii_xml(invoice: Invoice, *, profile: str = EN16931) -> bytes:
     naming the fields; so does a missing issuer telephone. The seller contact names the issuer
     (BT-41) with its email and telephone (BT-42), which XRechnung requires (BR-DE-5..7).
     """
+    return _serialized(_cii_document(invoice, profile))
+
+
+def _cii_document(invoice: Invoice, profile: str) -> Document:
+    """`cii_xml`'s drafthorse document."""
     if profile not in GUIDELINES:
         raise EInvoiceError(
             f"unknown e-invoice profile {profile!r}; known: {', '.join(GUIDELINES)}"
@@ -194,9 +201,39 @@ def cii_xml(invoice: Invoice, *, profile: str = EN16931) -> bytes:
     totals.due_amount = money(invoice.total_gross)
     if cancellation:
         settlement.invoice_referenced_document.issuer_assigned_id = invoice.cancels
+    return doc
 
-    xml: bytes = doc.serialize(schema="FACTUR-X_EN16931")
-    return xml
+
+# The namespaces drafthorse's `Document.serialize` declares on the root, used or not.
+_DECLARED = {
+    "rsm": NS_RSM,
+    "qdt": NS_QDT,
+    "ram": NS_RAM,
+    "xs": "http://www.w3.org/2001/XMLSchema",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "udt": NS_UDT,
+}
+
+
+def _serialized(doc: Document) -> bytes:
+    """The bytes drafthorse's `doc.serialize()` gives, in one pass instead of its four: it
+    writes the tree, re-parses it to validate it against its XSD (which `validate` does anyway)
+    and pretty-print it, re-parses that to declare the unused namespaces, and writes it again.
+    Here the tree is indented as its pretty-printing does and written once, with the unused
+    namespaces declared (a test compares the two)."""
+    root = doc.to_etree()
+    ElementTree.indent(root)
+    used = {
+        name[1:].partition("}")[0]
+        for element in root.iter()
+        for name in (element.tag, *element.attrib)
+        if name.startswith("{")
+    }
+    for prefix, uri in _DECLARED.items():
+        if uri not in used:
+            root.set(f"xmlns:{prefix}", uri)
+    written: bytes = ElementTree.tostring(root, "utf-8", xml_declaration=True)
+    return written
 
 
 @dataclass(frozen=True)

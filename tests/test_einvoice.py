@@ -415,3 +415,20 @@ def test_a_cancellation_is_a_factur_x_pdf_a_too() -> None:
     assert xmp.findtext(".//fx:DocumentType", namespaces=XMP) == "INVOICE"  # credit notes too
     assert facturx.get_facturx_xml_from_pdf(data) == ("factur-x.xml", xml)
     assert validate(xml) == []
+
+
+def test_the_xml_is_written_as_drafthorse_writes_it() -> None:
+    """`einvoice._serialized` writes the document in one pass; drafthorse's own `serialize`
+    (four passes, with its XSD check) gives the same bytes, for every kind of invoice."""
+    from invoices.einvoice import _cii_document, _serialized
+
+    for invoice, profile in (
+        (sample_invoice(lines=5, parking=True), EN16931),
+        (sample_invoice(customer=FLEET), EN16931),
+        (sample_invoice(issuer=SMALL_BUSINESS), EN16931),
+        (cancellation_of(sample_invoice()), EN16931),
+        (sample_invoice(customer=FLEET_WITH_EMAIL), XRECHNUNG),
+    ):
+        document = _cii_document(invoice, profile)
+        assert _serialized(document) == document.serialize(schema="FACTUR-X_EN16931")
+        assert b'xmlns:xs="http://www.w3.org/2001/XMLSchema"' in _serialized(document)
