@@ -12,7 +12,6 @@ import string
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +23,6 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import pytest
-import reportlab
 import segno
 from pypdf import PdfReader
 from reportlab.graphics.barcode.qrencoder import QRErrorCorrectLevel, QRRSBlock, QRUtil
@@ -300,22 +298,35 @@ def test_an_uncalibrated_meter_and_missing_evidence_are_said_plainly() -> None:
 
 
 def test_each_qr_code_encodes_its_transparency_url() -> None:
-    """The QR modules drawn on the appendix page are exactly those segno makes for each
-    session's URL (with the standard's padding), and read back by the standard they give the
-    URL (scanners read what is drawn)."""
+    """The QR modules drawn on the appendix page (an image mask each, inside a quiet zone of 4
+    modules, 1 painting in black) are exactly those segno makes for each session's URL (with
+    the standard's padding), and read back by the standard they give the URL (scanners read
+    what is drawn)."""
     reader = PdfReader(BytesIO(pdf("german")))
     content = reader.pages[1].get_contents()
     assert content is not None
     stream = content.get_data().decode("latin-1")
-    blocks = re.findall(r"((?:\d+ \d+ \d+ 1 re\n)+)f", stream)
-    drawn = [
-        {(int(x), int(y), int(n)) for x, y, n in re.findall(r"(\d+) (\d+) (\d+) 1 re", block)}
-        for block in blocks
-    ]
+    images = re.findall(
+        r"0 0 0 rg\n(\S+) 0 0 (\S+) (\S+) (\S+) cm\n"
+        r"BI /W (\d+) /H (\d+) /IM true /D \[1 0\] /F /AHx ID\n([0-9A-F]+)>\nEI",
+        stream,
+    )
+    drawn = []
+    for width, height, x, y, columns, count, data in images:
+        assert width == height and x == y and columns == count
+        size = int(count)
+        assert float(x) / float(width) * size == pytest.approx(QUIET_ZONE)
+        assert float(width) / size * (size + 2 * QUIET_ZONE) == pytest.approx(pdf_module.QR_SIZE)
+        per_row = len(data) // size
+        drawn.append(tuple(
+            format(int(data[i : i + per_row], 16), f"0{per_row * 4}b")[:size]
+            for i in range(0, len(data), per_row)
+        ))
+    assert "/Interpolate" not in stream and " re\n" not in stream.split("BI /W", 1)[1]
     codes = {item.evidence.url: segno_code(item.evidence.url) for item in sample_invoice().lines}
-    assert drawn == [dark_runs(matrix_rows(code)) for code in codes.values()]
-    for (url, code), runs in zip(codes.items(), drawn, strict=True):
-        assert read_qr(rows_of(runs)) == (url.encode(), "M", code.mask)
+    assert drawn == [matrix_rows(code) for code in codes.values()]
+    for (url, code), rows in zip(codes.items(), drawn, strict=True):
+        assert read_qr(list(rows)) == (url.encode(), "M", code.mask)
 
 
 def test_qr_codes_are_the_ones_segno_makes_with_the_mask_the_standard_chooses() -> None:
@@ -404,27 +415,6 @@ def segno_code(text: str) -> segno.QRCode:
 
 def matrix_rows(code: segno.QRCode) -> tuple[str, ...]:
     return tuple("".join("1" if module else "0" for module in row) for row in code.matrix)
-
-
-def dark_runs(rows: Sequence[str]) -> set[tuple[int, int, int]]:
-    """(x, y, length) of each horizontal run of dark modules as drawn: quiet zone around, PDF
-    y upwards."""
-    count = len(rows)
-    return {
-        (run.start() + QUIET_ZONE, count - 1 - row + QUIET_ZONE, run.end() - run.start())
-        for row, line in enumerate(rows)
-        for run in re.finditer("1+", line)
-    }
-
-
-def rows_of(runs: set[tuple[int, int, int]]) -> list[str]:
-    top = max(y for _, y, _ in runs)  # the top finder pattern's first row
-    count = top - QUIET_ZONE + 1
-    rows = [["0"] * count for _ in range(count)]
-    for x, y, length in runs:
-        for column in range(x - QUIET_ZONE, x - QUIET_ZONE + length):
-            rows[count - 1 - (y - QUIET_ZONE)][column] = "1"
-    return ["".join(row) for row in rows]
 
 
 def read_qr(rows: list[str]) -> tuple[bytes, str, int]:
