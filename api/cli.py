@@ -382,6 +382,11 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     services = _services(settings)
+    # The workers start (spawned, half a second each) while the drafts are made, and render each
+    # invoice's files as soon as it is issued: issuing (one after the other, a number range is
+    # sequential) and rendering overlap.
+    archiver = _FileArchiver(services, settings, args.workers) if args.files else None
+    failed: list[tuple[str, str]] = []
     try:
         start, end = issuing.month(args.period)
         services.pricer.catch_up()
@@ -402,6 +407,8 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
                     at=datetime.now(UTC), by="cli", base_url=args.base_url,
                 )
                 number = issued.number
+                if archiver is not None:
+                    archiver.submit(invoice_id)
                 issue(done, len(result.drafts))
             rows.append({"invoice": str(invoice_id), "number": number})
         if args.issue:
@@ -409,10 +416,13 @@ def cmd_invoices_run(settings: Settings, args: argparse.Namespace) -> int:
         _print_rows(rows, args.json)  # the numbers first: they are issued, whatever follows
         if result.without_customer:
             print(f"{len(result.without_customer)} priced sessions have no customer", file=sys.stderr)
-        failed = _archive_files(services, settings, result.drafts, args.workers) if args.files else []
+        if archiver is not None:
+            failed = archiver.finish()
         for unarchived, why in failed:
             print(f"invoice {unarchived}: its files were not archived: {why}", file=sys.stderr)
     finally:
+        if archiver is not None:
+            archiver.close()
         services.close()
     return 1 if failed else 0
 
@@ -425,40 +435,64 @@ def _progress_bar(label: str) -> Any:
     return progress
 
 
-def _archive_files(
-    services: Any, settings: Settings, invoice_ids: Sequence[Any], workers: int
-) -> list[tuple[str, str]]:
-    """Each issued invoice's files rendered and archived (`InvoiceFiles`) as its first download
-    would, in `workers` processes: a few rendering at once on as many cores, each its own
-    server-like process with its own connections (started fresh, not forked from this one).
-    Returns (invoice id, why) of those that failed; the others are archived all the same (a
-    download renders the missing ones later)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+class _FileArchiver:
+    """Issued invoices' files rendered and archived (`InvoiceFiles`) as their first download
+    would: in `workers` processes, a few rendering at once on as many cores, each its own
+    server-like process with its own connections (started fresh, not forked from this one), or
+    in this process after the others (`workers` 1). `submit` an issued invoice; `finish`
+    waits for all with a progress bar and returns (invoice id, why) of those that failed; the
+    others are archived all the same (a download renders the missing ones later)."""
 
-    ids = [str(i) for i in invoice_ids]
-    progress = _progress_bar("files")
-    failed = []
-    if workers <= 1:
-        for done, invoice_id in enumerate(ids, start=1):
+    def __init__(self, services: Any, settings: Settings, workers: int) -> None:
+        import multiprocessing
+        from concurrent.futures import Future, ProcessPoolExecutor
+
+        self._services = services
+        self._pool = None if workers <= 1 else ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_archiver_start, initargs=(settings,),
+        )
+        self._pending: dict[Future[None], str] = {}
+        self._queued: list[str] = []
+        self._refused: list[tuple[str, str]] = []
+        if self._pool is not None:  # start the workers now (one a task), not at the first invoice
+            for _ in range(workers):
+                self._pool.submit(int)
+
+    def submit(self, invoice_id: Any) -> None:
+        if self._pool is None:
+            self._queued.append(str(invoice_id))
+            return
+        try:
+            self._pending[self._pool.submit(_archiver_run, str(invoice_id))] = str(invoice_id)
+        except Exception as exc:  # noqa: BLE001 - a broken pool stops no issuing; reported
+            self._refused.append((str(invoice_id), f"{type(exc).__name__}: {exc}"))
+
+    def finish(self) -> list[tuple[str, str]]:
+        from concurrent.futures import as_completed
+
+        progress = _progress_bar("files")
+        total = len(self._pending) + len(self._queued)
+        failed = list(self._refused)
+        for archived, invoice_id in enumerate(self._queued, start=1):
             try:
-                _archive(services, invoice_id)
+                _archive(self._services, invoice_id)
             except Exception as exc:  # noqa: BLE001 - reported per invoice, the run goes on
                 failed.append((invoice_id, f"{type(exc).__name__}: {exc}"))
-            progress(done, len(ids))
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_archiver_start, initargs=(settings,)
-        ) as pool:
-            pending = {pool.submit(_archiver_run, invoice_id): invoice_id for invoice_id in ids}
-            for done, future in enumerate(as_completed(pending), start=1):
-                error = future.exception()
-                if error is not None:
-                    failed.append((pending[future], f"{type(error).__name__}: {error}"))
-                progress(done, len(ids))
-    print(file=sys.stderr)
-    return failed
+            progress(archived, total)
+        for done, future in enumerate(as_completed(self._pending), start=len(self._queued) + 1):
+            error = future.exception()
+            if error is not None:
+                failed.append((self._pending[future], f"{type(error).__name__}: {error}"))
+            progress(done, total)
+        print(file=sys.stderr)
+        return failed
+
+    def close(self) -> None:
+        """The workers stopped, once what was submitted is archived (issued invoices keep
+        their files even when the run stops early)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def _positive(text: str) -> int:

@@ -293,12 +293,18 @@ def test_cli_invoice_run_issues_with_a_progress_bar(api: Api) -> None:
         served = api.get(f"/v1/invoices/{row['invoice']}/invoice.pdf", admin)
         assert served.status_code == 200 and served.content == stored.content
     # One that fails is reported, the others are archived all the same.
-    from api.cli import _archive_files
+    from api.cli import _FileArchiver
     from api.settings import Settings
 
     unknown = "00000000-0000-4000-8000-00000000dead"
-    failed = _archive_files(api.services, Settings(database_url=api.services.database.url),
-                            [unknown, rows[0]["invoice"]], 1)
-    assert failed == [(unknown, f"LedgerError: invoice {unknown} is not issued")]
+    for workers in (1, 2):
+        archiver = _FileArchiver(api.services, Settings(database_url=api.services.database.url), workers)
+        try:
+            archiver.submit(unknown)
+            archiver.submit(rows[0]["invoice"])
+            failed = archiver.finish()
+        finally:
+            archiver.close()
+        assert failed == [(unknown, f"LedgerError: invoice {unknown} is not issued")], workers
     again = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF", "--period", "2026-11")
     assert again.returncode != 0 and "nothing to invoice" in again.stderr
