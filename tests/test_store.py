@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sqlite3
 from datetime import datetime, timezone
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from api.services import Services
 from api.settings import Settings
 from ledger import transactions
-from ledger.application import _PAGE, build_applications
+from ledger.application import _PAGE, Registry, build_applications
 from ledger.audit import verify_chain
 from ledger.committer import UnitOfWork
 from ledger.errors import AlreadyExists
@@ -382,3 +383,30 @@ def test_a_reader_sees_what_another_server_process_stored(database: Database) ->
         for registry, ledger in apps:
             registry.close()
             ledger.close()
+
+
+def test_stored_events_keep_every_byte_on_both_stores(database: Database) -> None:
+    """What an application inserts is read back byte for byte: states with every byte value,
+    an empty one and a large one, several in one insert. On PostgreSQL the recorder sends them
+    in binary (`ledger.store.PostgresRecorder`), not as escaped hex text."""
+    from eventsourcing.persistence import StoredEvent
+
+    from ledger.store import PostgresRecorder
+
+    registry = Registry(env=database.eventsourcing_env("registry"))
+    try:
+        recorder = registry.recorder
+        if database.backend == "postgresql":
+            assert isinstance(recorder, PostgresRecorder)
+            assert "%b::" in recorder.insert_events_statement.as_string(None)
+        states = [bytes(range(256)) * 3, b"", os.urandom(300_000), "€ \\u0000 '\"\\\\".encode()]
+        ids = [uuid4() for _ in states]
+        recorder.insert_events([
+            StoredEvent(originator_id=i, originator_version=1, topic="tests:Raw", state=state)
+            for i, state in zip(ids, states, strict=True)
+        ])
+        for i, state in zip(ids, states, strict=True):
+            (stored,) = recorder.select_events(i)
+            assert bytes(stored.state) == state and stored.topic == "tests:Raw"
+    finally:
+        registry.close()
