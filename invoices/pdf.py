@@ -350,24 +350,38 @@ def _register_fonts() -> None:
 
 class _Font(TTFont):  # type: ignore[misc]  # reportlab ships no type hints
     """A TrueType font whose `splitString` (the text as codes of the document's subsets of the
-    font, for every string drawn) takes the way reportlab's takes for the most common text, in
-    a comprehension instead of a loop a character: every character already has its code (the
-    document used it before) and all are in the first subset. Anything else (a new character,
-    a no-break space, a second subset) goes reportlab's way. A tenth of a PDF's time was that
-    loop; the bytes are the same (tests/test_pdf.py compares both)."""
+    font, for every string drawn) takes the way reportlab's takes for the most common text in
+    one `str.translate`, instead of a loop a character: every character already has its code
+    (the document used it before) and all are in the first subset. Anything else (a new
+    character, a no-break space, a second subset) goes reportlab's way. A tenth of a PDF's time
+    was that loop; the bytes are the same (tests/test_pdf.py compares both)."""
 
     def splitString(self, text: str | bytes, doc: Any, encoding: str = "utf-8") -> list[tuple[int, bytes]]:
         state = self.state.get(doc)
         if state is not None and isinstance(text, str) and text:
-            assignments = state.assignments
-            try:
-                codes = bytes([assignments[character] for character in map(ord, text)])
-            except (KeyError, ValueError):  # new, or not in the first subset (code > 255)
-                pass
-            else:
-                return [(0, codes)]
+            codes = getattr(state, "ladebuch_codes", None)
+            if codes is not None and len(codes) == len(state.assignments):
+                try:
+                    return [(0, text.translate(codes).encode("latin-1"))]
+                except (_NoCode, UnicodeEncodeError):  # new, or not in the first subset (> 255)
+                    pass
         split: list[tuple[int, bytes]] = super().splitString(text, doc, encoding)
+        state = self.state[doc]
+        if len(getattr(state, "ladebuch_codes", ())) != len(state.assignments):
+            state.ladebuch_codes = _Codes(state.assignments)
         return split
+
+
+class _NoCode(Exception):
+    """A character without a code yet (`_Codes`)."""
+
+
+class _Codes(dict[int, int]):
+    """A document's codes of a font's characters, for `str.translate`, which leaves a
+    character it finds no code for as it is: here that is an error."""
+
+    def __missing__(self, character: int) -> int:
+        raise _NoCode(character)
 
 
 @dataclass(frozen=True)
@@ -481,6 +495,18 @@ def _lines(texts: Sequence[str], style: ParagraphStyle) -> Paragraph:
     return _Paragraph("<br/>".join(escape(text) for text in texts), style)
 
 
+def _cell_lines(texts: Sequence[str], width: float) -> str | Paragraph:
+    """A table cell of lines in `_SMALL` (the table's font): the lines as plain text where each
+    fits on one line of `width` (a table draws that at a fraction of a paragraph's cost: two
+    such cells a session), else a paragraph that wraps them."""
+    if all(
+        "\n" not in text and pdfmetrics.stringWidth(text, _SMALL.fontName, _SMALL.fontSize) <= width
+        for text in texts
+    ):
+        return "\n".join(texts)
+    return _lines(texts, _SMALL)
+
+
 class _Paragraph(Paragraph):  # type: ignore[misc]  # reportlab ships no type hints
     """A paragraph that breaks its lines once per width. Platypus asks for the size again and
     again (keeping a block together, a table's row heights, the table's drawing), and a
@@ -584,14 +610,14 @@ def _sessions(sheet: _Sheet) -> list[Flowable]:
         row: list[Any] = [
             str(no),
             f"{sheet.moment(line.started_at)}\n– {sheet.moment(line.ended_at)}",
-            _lines([_charge_point(line), _meter(sheet, line)], _SMALL),
+            _cell_lines([_charge_point(line), _meter(sheet, line)], widths[2] - 4),
             sheet.number(line.energy_kwh),
-            _lines(
+            _cell_lines(
                 [
                     _component(sheet, c.type, c.quantity, c.unit, c.unit_price)
                     for c in line.components
                 ],
-                _SMALL,
+                widths[4] - 4,
             ),
         ]
         if with_vat:
@@ -933,7 +959,7 @@ def _text_at(text: Any, style: ParagraphStyle, x: float, y: float, line: str) ->
     if (text._fontname, text._fontsize) != (style.fontName, style.fontSize):
         text.setFont(style.fontName, style.fontSize)
     text.setTextOrigin(x, y)
-    text.textOut(line)
+    text._textOut(line)  # as textOut, without measuring the line to move the cursor after it
 
 
 class _QrCode(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
