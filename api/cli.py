@@ -506,13 +506,12 @@ def _archive(services: Any, invoice_id: str) -> None:
     from uuid import UUID
 
     from invoices.document import Invoice as Document
-    from invoices.files import PDF
     from ledger.invoicing import Invoice
 
     found = services.registry.get_or_none(Invoice, UUID(invoice_id))
     if found is None or found.document is None:
         raise LedgerError(f"invoice {invoice_id} is not issued")
-    services.files.get(found.id, Document.from_json(found.document), PDF)
+    services.files.archive(found.id, Document.from_json(found.document))
 
 
 _archiver: Any = None  # a worker process's services

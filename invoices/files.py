@@ -187,21 +187,31 @@ class InvoiceFiles:
             return found
         if kind not in KINDS:
             raise FileUnavailable(f"no file kind {kind!r}; known: {', '.join(KINDS)}")
-        if self.stored(invoice_id, XML) is None:
-            now = datetime.now(UTC)
-            with self._store.transaction() as cur:
-                cur.executemany(
-                    "INSERT INTO invoice_files (invoice_id, kind, name, media_type, sha256, "
-                    "content, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (invoice_id, kind) DO NOTHING",
-                    [(str(invoice_id), made.kind, made.name, made.media_type, made.sha256,
-                      made.content, now) for made in render_all(invoice)],
-                )
+        self.archive(invoice_id, invoice)
         stored = self.stored(invoice_id, kind)
         if stored is None:
             render(invoice, kind)  # raises why this invoice has no such file
             raise FileUnavailable(f"{kind} of invoice {invoice_id} was not rendered")
         return stored
+
+    def archive(self, invoice_id: UUID, invoice: Invoice) -> None:
+        """All of the invoice's files rendered (`render_all`) and stored, unless they are
+        stored already; the first writer wins."""
+        with self._store.reading() as cur:
+            if cur.execute(
+                "SELECT 1 FROM invoice_files WHERE invoice_id = %s AND kind = %s",
+                (str(invoice_id), XML),
+            ).fetchone() is not None:
+                return
+        now = datetime.now(UTC)
+        with self._store.transaction() as cur:
+            cur.executemany(
+                "INSERT INTO invoice_files (invoice_id, kind, name, media_type, sha256, "
+                "content, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (invoice_id, kind) DO NOTHING",
+                [(str(invoice_id), made.kind, made.name, made.media_type, made.sha256,
+                  made.content, now) for made in render_all(invoice)],
+            )
 
     def stored(self, invoice_id: UUID, kind: str) -> File | None:
         with self._store.reading() as cur:
