@@ -308,3 +308,20 @@ def test_cli_invoice_run_issues_with_a_progress_bar(api: Api) -> None:
         assert failed == [(unknown, f"LedgerError: invoice {unknown} is not issued")], workers
     again = run_cli(api.services.database, "invoices", "run", "--issuer", "SONNENHOF", "--period", "2026-11")
     assert again.returncode != 0 and "nothing to invoice" in again.stderr
+
+
+def test_a_frozen_document_is_json_and_reads_back_as_it_was() -> None:
+    """`Invoice.to_json` (what issuing freezes) is what `dataclasses.asdict` gives, in JSON's
+    types, and `from_json` gives the very invoice back: for every kind of snapshot."""
+    from dataclasses import asdict
+
+    from invoices.document import _json
+    from tests.invoice_samples import FLEET, SMALL_BUSINESS, cancellation_of, sample_invoice
+    from tests.test_pdf import odd_invoice
+
+    for invoice in (sample_invoice(lines=3, parking=True), cancellation_of(sample_invoice()),
+                    sample_invoice(issuer=SMALL_BUSINESS, customer=FLEET), odd_invoice()):
+        data = invoice.to_json()
+        assert data == _json(asdict(invoice))
+        assert json.loads(json.dumps(data)) == data
+        assert Document.from_json(data) == invoice
