@@ -68,6 +68,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -571,8 +572,13 @@ def monthly_run(settings: Settings, workers: int, stages: dict[str, Stage]) -> l
          "--workers", str(workers), "--base-url", BASE_URL, "--json"]
     )
     out, err = io.StringIO(), io.StringIO()
+    machine, workers_cpu = busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
     with Clocked(stages), redirect_stdout(out), redirect_stderr(err), timed(stages["run"]):
         status = cli.cmd_invoices_run(settings, args)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, ended with the run
+    CPU["workers"] = (children.ru_utime + children.ru_stime
+                      - workers_cpu.ru_utime - workers_cpu.ru_stime)
+    CPU["machine"] = busy_seconds() - machine
     if status != 0:
         raise RuntimeError(f"the run exited {status}: {err.getvalue()[-2000:]}")
     rows: list[dict[str, Any]] = json.loads(out.getvalue())
@@ -580,6 +586,18 @@ def monthly_run(settings: Settings, workers: int, stages: dict[str, Stage]) -> l
     if not rows or any(row["number"] is None for row in rows):
         raise RuntimeError("the run issued nothing, or not every draft")
     return rows
+
+
+CPU: dict[str, float] = {}  # the run's CPU seconds: "workers" (its file workers), "machine" (all)
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores; /proc/stat, less idle and
+    iowait): beside this process's and its workers', what PostgreSQL and the rest took."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def issued(services: Services, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -772,13 +790,18 @@ def report(
     def row(label: str, items: int, wall: float, cpu: str, median: str) -> None:
         print(f"{label:<48}{items:>7,}{wall:>9.1f}{cpu:>8}{items / wall:>9.2f}{median:>11}")
 
-    row(f"monthly run: invoices run --files --workers {args.workers}", run.items, run.wall, "", "")
+    row(f"monthly run: invoices run --files --workers {args.workers}", run.items, run.wall,
+        f"{CPU['machine']:.0f}", "")
     row("  drafts: issuing.run, a draft per customer", drafted.items, drafted.wall,
         f"{drafted.cpu:.1f}", "-")
     row("  issue: issuing.issue, one after the other", issued.items, issued.wall,
         f"{issued.cpu:.1f}", _ms(issued.each))
     print(f"{'  files: in the workers, while issuing goes on':<48}{'':>7}"
           f"{run.wall - drafted.wall - issued.wall:>9.1f}  (after the last issue)")
+    others = CPU["machine"] - run.cpu - CPU["workers"]
+    print(f"{'  CPU s: run process / file workers / the rest':<48}{'':>7}{'':>9}"
+          f"  {run.cpu:.0f} / {CPU['workers']:.0f} / {others:.0f} (PostgreSQL, ...) "
+          f"of {os.cpu_count()} x {run.wall:.0f}")
     row("files again, 1 process (PDF, XML, ZIP)", rendered.items, rendered.wall,
         f"{rendered.cpu:.1f}", _ms(rendered.each))
     inside = sum(parts.seconds.values())
