@@ -499,12 +499,14 @@ def _cell_lines(texts: Sequence[str], width: float) -> str | Paragraph:
     """A table cell of lines in `_SMALL` (the table's font): the lines as plain text where each
     fits on one line of `width` (a table draws that at a fraction of a paragraph's cost: two
     such cells a session), else a paragraph that wraps them."""
-    if all(
-        "\n" not in text and pdfmetrics.stringWidth(text, _SMALL.fontName, _SMALL.fontSize) <= width
-        for text in texts
-    ):
+    if all(_fits(text, width) for text in texts):
         return "\n".join(texts)
     return _lines(texts, _SMALL)
+
+
+def _fits(text: str, width: float) -> bool:
+    """Whether `text` is one line of at most `width` in `_SMALL`."""
+    return "\n" not in text and pdfmetrics.stringWidth(text, _SMALL.fontName, _SMALL.fontSize) <= width
 
 
 class _Paragraph(Paragraph):  # type: ignore[misc]  # reportlab ships no type hints
@@ -834,12 +836,10 @@ _FACT_PADDING = 6  # points right of a fact's key and of its value
 _FACT_WIDTHS = (38 * mm - _FACT_PADDING, BODY_WIDTH - QR_SIZE - 42 * mm - _FACT_PADDING)
 
 
-def _cell(text: str, *, width: float, style: ParagraphStyle = _SMALL) -> str | Paragraph:
-    """A cell of plain text in `style` (a line, drawn as it is, in `_SMALL`'s font): the text
-    itself where it fits on one line of `width`, else a paragraph that wraps."""
-    if "\n" not in text and pdfmetrics.stringWidth(text, style.fontName, style.fontSize) <= width:
-        return text
-    return _p(text, style)
+def _cell(text: str, *, width: float) -> str | Paragraph:
+    """A cell of plain text in `_SMALL`: the text itself where it fits on one line of `width`
+    (drawn as it is), else a paragraph that wraps."""
+    return text if _fits(text, width) else _p(text, _SMALL)
 
 
 def _verbatim(text: str) -> list[str]:

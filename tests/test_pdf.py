@@ -688,3 +688,16 @@ def test_signed_data_longer_than_a_page_flows_on_with_every_character() -> None:
     assert printed.count("Ladevorgang 1\n") == 1 and printed.count("Ladevorgang 2\n") == 1
     assert flat.index(squeezed(long_begin)) < flat.index("SignierteDatenEnde") < flat.index("Ladevorgang2")
     assert len(PdfReader(BytesIO(data)).pages) >= 5
+
+
+def test_a_table_cell_too_wide_for_its_column_wraps_with_every_character() -> None:
+    """The sessions table and the appendix facts print a text as it is where it fits its
+    column, else as a paragraph that wraps: a long meter serial stays whole and inside."""
+    serial = "METER-" + "7" * 70
+    data = render(invoice_of((replace(line(0), meter=serial), line(1))))
+    first, *rest = pages(data)
+    assert squeezed(serial) in squeezed(first)
+    assert squeezed(serial) in squeezed("\n".join(rest))
+    assert pdf_module._cell(serial, width=100) != serial
+    assert pdf_module._cell_lines(["WB1 · EVSE 1", serial], 100) != f"WB1 · EVSE 1\n{serial}"
+    assert pdf_module._cell_lines(["WB1 · EVSE 1", "Zähler 1"], 100) == "WB1 · EVSE 1\nZähler 1"
