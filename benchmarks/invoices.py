@@ -32,27 +32,25 @@ What it does, in one run:
    server's pricer, committing one session at a time, does not. The main process runs the read
    models meanwhile, moves the pricer's positions to the heads of the logs (a pricer would only
    find the same outcomes again) and waits until every read model has caught up.
-2. The monthly run, timed stage by stage, in a fresh process state as `ladebuch invoices run
-   --issue` makes it (services built anew, cold caches):
-   - drafts: `issuing.run(...)` for the month, one draft per customer;
-   - issue: `issuing.issue(...)` for each draft, one after the other (a number range is
-     sequential), each freezing its document;
-   - files: per issued invoice, `Invoice.from_json(invoice.document)`, then
-     `files.render_all(document)` as the first download of an invoice's files makes them: the
-     CII XML built and validated once, the Factur-X PDF/A-3 (`pdf.render` with that XML and
-     the transparency files embedded), the evidence ZIP. In this process, the invoices in R rounds
-     (--repeat, default 3), each beside (before or after: the order alternates) the BASELINE on
-     B documents (--bare-docs, default 100): bare reportlab, a platypus SimpleDocTemplate holding
-     one table of an invoice's 30 lines (number, start, end, charge point, kWh, net; the standard
-     fonts), built to bytes. Per round: ours in invoices/s, `pdf.render` alone (timed inside the
-     same renderings), bare in documents/s, and the ratios; the medians are reported. The time
-     inside `pdf.render`, `einvoice.cii_xml` and `einvoice.validate` is shown.
-   - files in W worker processes (the machine has 2 cores; the product runs several server
-     processes): the same renderings for every invoice, which must give the same bytes as in
-     one process (SHA-256 compared).
-   The monthly run's invoices/s counts drafts + issue + files (one process) end to end.
-3. A compact table with every stage, the medians and the goals: the monthly run at >= 0.5 of the
-   bare rate, and under a minute on this machine. The database is dropped at the end unless
+2. The monthly run, timed end to end: the command itself, `ladebuch invoices run --period
+   2026-11 --issue --files --workers W --json` (`api.cli.cmd_invoices_run`, its services built
+   anew, its W file workers spawned fresh): drafts (`issuing.run`), each draft issued one after
+   the other (a number range is sequential), and each issued invoice's files rendered and
+   archived by the workers as soon as it is issued. The drafts and each issue are timed inside
+   it; its CPU seconds are split into this process, its workers and the rest of the machine
+   (PostgreSQL).
+3. The files again, in this process: per issued invoice, `Invoice.from_json(document)`, then
+   `files.render_all(document)` (the CII XML built and validated once, the Factur-X PDF/A-3
+   with that XML and the transparency files embedded, the evidence ZIP), which must give the
+   bytes the run's workers archived (SHA-256 compared). The invoices in R rounds (--repeat,
+   default 3), each beside (before or after: the order alternates) the BASELINE on B documents
+   (--bare-docs, default 100): bare reportlab, a platypus SimpleDocTemplate holding one table
+   of an invoice's 30 lines (number, start, end, charge point, kWh, net; the standard fonts),
+   built to bytes. Per round: ours in invoices/s, `pdf.render` alone (timed inside the same
+   renderings), bare in documents/s, and the ratios; the medians are reported, with the time
+   inside `pdf.render`, `einvoice.cii_xml` and `einvoice.validate`.
+4. A compact table with every stage, the medians and the goals: the monthly run at >= 0.5 of
+   the bare rate, and under a minute on this machine. The database is dropped at the end unless
    --keep.
 
 Use --customers 50 for a quick check (under a minute). Stages are timed with the wall clock
@@ -899,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=2,
-        help="processes for the seeding and the parallel files run (default 2)",
+        help="processes for the seeding, and the run's file workers (default 2)",
     )
     parser.add_argument("--dbname", default=DBNAME, help=f"database name (default {DBNAME})")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
